@@ -1,0 +1,1 @@
+//! Pure compatibility rules: (checkpoint facts, host facts, options) → report.
