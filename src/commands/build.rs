@@ -271,18 +271,30 @@ fn build_into_layout(
     if reuse {
         // The archive's own bytes become the blob, unless a header must be rewritten.
         let tmp = layout.temp_blob()?;
-        let mut tee = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+        let plain = archive.compression() == Compression::None;
         let mut diff = DiffHasher::default();
         let mut prog = Progress::new(ctx.progress);
-        let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
+        // An uncompressed archive *is* the layer: its digest is the diff_id, so it is
+        // hashed once, not twice.
+        let (summary, blob_digest, blob_size, diff_digest) = if plain {
+            let mut tee = BufWriter::with_capacity(1 << 20, tmp.as_file());
+            let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
+            tee.into_inner().map_err(|e| e.into_error())?;
+            let (d, n) = diff.finish();
+            (summary, d.clone(), n, (d, n))
+        } else {
+            let mut tee = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+            let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
+            let (w, d, n) = tee.finish();
+            w.into_inner().map_err(|e| e.into_error())?;
+            (summary, d, n, diff.finish())
+        };
         prog.done();
-        let (w, blob_digest, blob_size) = tee.finish();
-        w.into_inner().map_err(|e| e.into_error())?;
         if summary.rewritten {
             log::info!("member names need normalising: recompressing instead of reusing the input");
         } else {
             layout.commit_blob(tmp, &blob_digest)?;
-            streamed = Some((summary, diff.finish(), blob_digest, blob_size));
+            streamed = Some((summary, diff_digest, blob_digest, blob_size));
         }
     }
     let (summary, (diff_id, diff_size), blob_digest, blob_size) = match streamed {
