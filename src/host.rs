@@ -296,6 +296,14 @@ pub fn containers_conf_runtime(p: &dyn Probe) -> Option<String> {
         .next_back()
 }
 
+/// `<runtime> --version` with the trailing newline trimmed (Podman's format), if the
+/// runtime is on `$PATH`.
+pub fn runtime_version(p: &dyn Probe, runtime: &str) -> Option<String> {
+    let path = p.which(runtime)?;
+    p.run(&path, &["--version"])
+        .map(|o| o.trim_end_matches('\n').to_string())
+}
+
 impl HostFacts {
     /// Probe the host.
     pub fn probe(p: &dyn Probe, opts: &ProbeOptions) -> HostFacts {
@@ -335,10 +343,8 @@ impl HostFacts {
             .clone()
             .or_else(|| containers_conf_runtime(p));
         if opts.tool_versions {
-            if let Some(rt) = f.runtime_name.as_deref().and_then(|r| p.which(r)) {
-                f.runtime_version = p
-                    .run(&rt, &["--version"])
-                    .map(|o| o.trim_end_matches('\n').to_string());
+            if let Some(rt) = f.runtime_name.clone() {
+                f.runtime_version = runtime_version(p, &rt);
             }
             let conmon = p.which("conmon").or_else(|| {
                 ["/usr/libexec/podman/conmon", "/usr/bin/conmon"]

@@ -64,6 +64,20 @@ pub fn run(args: &BuildArgs, format: Format) -> Result<ExitCode> {
         }
     }
     let archive = ArchiveReader::open(&args.archive)?;
+    // Probe the host before any store lock is taken: it runs external programs.
+    let host = if args.no_host_facts {
+        None
+    } else {
+        Some(HostFacts::probe(
+            &SystemProbe,
+            &ProbeOptions {
+                criu_path: args.criu.clone(),
+                skip_criu: false,
+                runtime_name: None,
+                tool_versions: true,
+            },
+        ))
+    };
     let started = Instant::now();
     let input_size = archive.file_size();
     let progress = args.progress && format == Format::Text && std::io::stderr().is_terminal();
@@ -71,6 +85,7 @@ pub fn run(args: &BuildArgs, format: Format) -> Result<ExitCode> {
         args,
         overrides: &overrides,
         progress,
+        host,
     };
 
     let (built, location, extra) = match &dest {
@@ -194,6 +209,8 @@ struct BuildCtx<'a> {
     args: &'a BuildArgs,
     overrides: &'a [(String, String)],
     progress: bool,
+    /// Host facts, `None` with `--no-host-facts`.
+    host: Option<HostFacts>,
 }
 
 fn blob_compression(args: &BuildArgs) -> Result<BlobCompression> {
@@ -345,19 +362,15 @@ fn finish_image(
     with_index: bool,
     reused: bool,
 ) -> Result<Built> {
-    let host = if ctx.args.no_host_facts {
-        HostFacts::default()
-    } else {
-        HostFacts::probe(
-            &SystemProbe,
-            &ProbeOptions {
-                criu_path: ctx.args.criu.clone(),
-                skip_criu: false,
-                runtime_name: md.runtime.clone(),
-                tool_versions: true,
-            },
-        )
-    };
+    let mut host = ctx.host.clone().unwrap_or_default();
+    if ctx.host.is_some() {
+        // The recorded runtime is known only now; its version is one quick exec.
+        host.runtime_name = md.runtime.clone();
+        host.runtime_version = md
+            .runtime
+            .as_deref()
+            .and_then(|r| crate::host::runtime_version(&SystemProbe, r));
+    }
     let facts = annotations::merge_facts(&md, &host);
     let created = created_time(&md, summary)?;
     let mut ann = annotations::for_checkpoint(&md, &facts, &created);
