@@ -986,7 +986,14 @@ mod tests {
     #[test]
     fn runtime_rule_table() {
         use Engine::{Containerd, CriO, Podman};
-        let cases: &[(Option<Engine>, Option<&str>, Option<&str>, Verdict)] = &[
+        /// (checkpoint family, recorded runtime, host runtime, verdict)
+        type Case = (
+            Option<Engine>,
+            Option<&'static str>,
+            Option<&'static str>,
+            Verdict,
+        );
+        let cases: &[Case] = &[
             (Some(Podman), Some("runc"), Some("runc"), Pass),
             (Some(Podman), Some("runc"), Some("crun"), Fail),
             (Some(Podman), Some("crun"), Some("runc"), Fail),

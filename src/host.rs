@@ -533,7 +533,8 @@ mod tests {
 
     #[test]
     fn kernel_release_prefixes() {
-        let cases: &[(&str, Option<(u32, u32, u32)>)] = &[
+        type Case = (&'static str, Option<(u32, u32, u32)>);
+        let cases: &[Case] = &[
             ("6.8.0-45-generic", Some((6, 8, 0))),
             ("6.18.44-fc-v595", Some((6, 18, 44))),
             ("5.14.0-427.el9.x86_64", Some((5, 14, 0))),
