@@ -209,52 +209,39 @@ pub fn check_criu(cp: &CheckpointFacts, host: &HostFacts, opts: &Options) -> Che
     let host_v = Some(criu_text(h));
     let hi = h.to_int();
     let min = criu_minimum(engine);
+    // Every reason that fails, so that one run names them all.
+    let mut failures = Vec::new();
     if hi < min {
         let who = match engine {
             Some(e) => e.checkpointctl_name().to_string(),
             None => "every engine".to_string(),
         };
-        return check(
-            "criu",
-            Verdict::Fail,
-            cp_v,
-            host_v,
-            format!(
-                "CRIU {} is older than {} that {who} requires",
-                criu_text(h),
-                version_text(min)
-            ),
-        );
+        failures.push(format!(
+            "CRIU {} is older than {} that {who} requires",
+            criu_text(h),
+            version_text(min)
+        ));
     }
     if let Some(c) = cp.criu_version {
         if hi < c.to_int() {
-            return check(
-                "criu",
-                Verdict::Fail,
-                cp_v,
-                host_v,
-                format!(
-                    "CRIU {} is older than CRIU {} that wrote the checkpoint; an older CRIU may not read its images",
-                    criu_text(h),
-                    criu_text(c)
-                ),
-            );
+            failures.push(format!(
+                "CRIU {} is older than CRIU {} that wrote the checkpoint; an older CRIU may not read its images",
+                criu_text(h),
+                criu_text(c)
+            ));
         }
     }
     let kernel = host.kernel.as_deref().and_then(parse_kernel_version);
     let amd64 = host.arch.as_deref().map(goarch_from_uname).as_deref() == Some("amd64");
     if amd64 && hi < VVAR_VCLOCK_CRIU && kernel.is_some_and(|k| k >= VVAR_VCLOCK_KERNEL) {
-        return check(
-            "criu",
-            Verdict::Fail,
-            cp_v,
-            host_v,
-            format!(
-                "kernel {} (>= 6.13) on amd64 maps [vvar_vclock], which CRIU {} does not know; restore fails with \"vdso: Unexpected rt vDSO area bounds\" (CRIU >= 4.1 needed)",
-                host.kernel.as_deref().unwrap_or_default(),
-                criu_text(h)
-            ),
-        );
+        failures.push(format!(
+            "kernel {} (>= 6.13) on amd64 maps [vvar_vclock], which CRIU {} does not know; restore fails with \"vdso: Unexpected rt vDSO area bounds\" (CRIU >= 4.1 needed)",
+            host.kernel.as_deref().unwrap_or_default(),
+            criu_text(h)
+        ));
+    }
+    if !failures.is_empty() {
+        return check("criu", Verdict::Fail, cp_v, host_v, failures.join("; "));
     }
     let mut reason = format!(
         "CRIU {} meets the minimum {} of {}",
@@ -625,14 +612,14 @@ pub fn check_criu_check(c: &CriuCheck) -> Check {
             "criu_check",
             Verdict::Ok,
             None,
-            last,
+            Some(last.unwrap_or_else(|| "passed".into())),
             format!("{} check passed", c.criu_path.display()),
         ),
         (Some(_), false) => check(
             "criu_check",
             Verdict::Fail,
             None,
-            last.clone(),
+            Some("failed".into()),
             format!(
                 "{} check failed: {}",
                 c.criu_path.display(),
@@ -919,6 +906,15 @@ mod tests {
                 arch: "x86_64",
                 want: Fail,
                 reason: "vvar_vclock",
+                ..base
+            },
+            Case {
+                what: "every failing reason is given",
+                engine: Some(Engine::CriO),
+                ckpt: Some("4.1.1"),
+                host: Some("3.15"),
+                want: Fail,
+                reason: "3.16 that CRI-O requires; CRIU 3.15 is older than CRIU 4.1.1 that wrote the checkpoint; an older CRIU may not read its images; kernel 6.18.44-fc-v595",
                 ..base
             },
             Case {

@@ -599,3 +599,44 @@ fn containers_storage_source() {
     );
     assert_eq!(code(&out), 0, "{}", json(&out));
 }
+
+#[test]
+fn build_check_reports_on_the_built_image() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let archive = podman_fixture("runc", "counter-gzip.tar.gz");
+    // A fake CRIU new enough for any kernel: the criu verdict no longer depends on this host.
+    let (criu, _) = fake_criu(tmp.path(), "4.1.1", true);
+    let dest = format!("oci:{}/built:cp", tmp.path().display());
+    let out = run_s(&[
+        "build",
+        "--format",
+        "json",
+        "--check",
+        "--criu",
+        s(&criu),
+        s(&archive),
+        &dest,
+    ]);
+    let j = json(&out);
+    let c = code(&out);
+    assert!(c == 0 || c == 3, "exit {c}: {j:#}");
+    let rep = &j["check"];
+    assert_eq!(rep["compatible"], c == 0, "{j:#}");
+    assert_eq!(rep["engine"], "podman");
+    assert_eq!(rep["host"]["criu_version"], "4.1.1");
+    assert_eq!(verdict(rep, "criu"), "ok", "{rep:#}");
+    // Built here, checked here: the architecture is this host's.
+    assert_eq!(verdict(rep, "arch"), "ok", "{rep:#}");
+    // The text form carries the table after the build summary.
+    let out = run_s(&[
+        "build",
+        "--check",
+        "--criu",
+        s(&criu),
+        s(&archive),
+        &format!("oci:{}/built2:cp", tmp.path().display()),
+    ]);
+    assert_eq!(code(&out), c);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("CHECK") && text.contains("criu"), "{text}");
+}
