@@ -639,6 +639,49 @@ fn bad_input_leaves_an_existing_layout_untouched() {
 }
 
 #[test]
+fn failed_oci_archive_builds_leave_no_file_and_no_staging() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bad = tmp.path().join("bad.tar");
+    fs::write(&bad, raw_tar(&[("/abs", b'0', b"x", "")])).expect("write");
+    let target = tmp.path().join("out.oci.tar");
+    let out = run_s(&[
+        "build",
+        "--format",
+        "json",
+        s(&bad),
+        &format!("oci-archive:{}", target.display()),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(!target.exists());
+    // An existing archive is kept when the replacement fails.
+    build_json(&[
+        s(&podman_fixture("runc", "counter-none.tar")),
+        &format!("oci-archive:{}", target.display()),
+    ]);
+    let before = fs::read(&target).expect("read");
+    let out = run_s(&[
+        "build",
+        "--format",
+        "json",
+        s(&bad),
+        &format!("oci-archive:{}", target.display()),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        fs::read(&target).expect("read") == before,
+        "the old oci-archive must be intact"
+    );
+    let names: Vec<String> = fs::read_dir(tmp.path())
+        .expect("readdir")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".tmp")),
+        "staging left behind: {names:?}"
+    );
+}
+
+#[test]
 fn unusable_destinations_are_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
     let a = podman_fixture("runc", "counter-zstd.tar.zst");
