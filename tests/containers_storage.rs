@@ -99,9 +99,7 @@ fn image_count(s: &TempStore) -> usize {
 }
 
 fn layers_json(s: &TempStore) -> Vec<serde_json::Value> {
-    let p = s
-        .root()
-        .join(format!("{}-layers/layers.json", s.driver));
+    let p = s.root().join(format!("{}-layers/layers.json", s.driver));
     match fs::read(&p) {
         Ok(b) if !b.is_empty() => serde_json::from_slice(&b).expect("layers.json"),
         _ => Vec::new(),
@@ -136,11 +134,17 @@ fn assert_store_consistent(s: &TempStore) {
         .collect();
     ids.sort();
     for l in &layers {
-        assert!(l.get("flags").and_then(|f| f.get("incomplete")).is_none(), "{l}");
+        assert!(
+            l.get("flags").and_then(|f| f.get("incomplete")).is_none(),
+            "{l}"
+        );
     }
     assert_eq!(driver_layer_dirs(s), ids, "driver dirs vs layers.json");
     let ldir = s.root().join(format!("{}-layers", s.driver));
-    for e in fs::read_dir(&ldir).expect("layers dir").filter_map(|e| e.ok()) {
+    for e in fs::read_dir(&ldir)
+        .expect("layers dir")
+        .filter_map(|e| e.ok())
+    {
         let n = e.file_name().to_string_lossy().into_owned();
         if let Some(id) = n.strip_suffix(".tar-split.gz") {
             assert!(ids.iter().any(|i| i == id), "orphan tar-split {n}");
@@ -211,7 +215,14 @@ fn verify_image(s: &TempStore, name: &str, archive: &Path, annotations: &serde_j
         let out = tmp.path().join(format!("{format}.tar"));
         podman_ok(
             s,
-            &["save", "--format", format, "-o", out.to_str().expect("utf8"), name],
+            &[
+                "save",
+                "--format",
+                format,
+                "-o",
+                out.to_str().expect("utf8"),
+                name,
+            ],
         );
     }
     let oci = format!("oci:{}", tmp.path().join("copy").display());
@@ -290,7 +301,10 @@ fn issue3_every_fixture_builds_into_overlay_and_vfs_and_podman_uses_it() {
             podman_ok(&s, &["rmi", &format!("localhost/ckpt{i}:1")]);
         }
         assert_eq!(image_count(&s), 0, "{driver}");
-        assert!(layers_json(&s).is_empty(), "{driver}: rmi removed the layers");
+        assert!(
+            layers_json(&s).is_empty(),
+            "{driver}: rmi removed the layers"
+        );
         assert!(driver_layer_dirs(&s).is_empty(), "{driver}");
     }
 }
@@ -314,7 +328,10 @@ fn issue3_appending_keeps_existing_images_and_moves_names() {
     for driver in DRIVERS {
         let s = store(driver);
         let t = small_tar(tmp.path(), "small.tar", b"imported\n");
-        podman_ok(&s, &["import", t.to_str().expect("utf8"), "localhost/imported:1"]);
+        podman_ok(
+            &s,
+            &["import", t.to_str().expect("utf8"), "localhost/imported:1"],
+        );
         let a = podman_fixture("runc", "counter-zstd.tar.zst");
         let b = engine_archive(tmp.path(), Engine::CriO, Comp::Zstd);
         let first = json(&ok(build(&s, &a, "ckpt:1")));
@@ -322,7 +339,11 @@ fn issue3_appending_keeps_existing_images_and_moves_names() {
         let second = json(&ok(build(&s, &b, "ckpt:1")));
         assert_ne!(first["image_id"], second["image_id"]);
         let names = image_names(&s);
-        for n in ["localhost/imported:1", "localhost/ckpt:1", "localhost/ckpt:keep"] {
+        for n in [
+            "localhost/imported:1",
+            "localhost/ckpt:1",
+            "localhost/ckpt:keep",
+        ] {
             assert!(names.iter().any(|x| x == n), "{driver}: {n} in {names:?}");
         }
         // The name moved: ckpt:1 is the second image, the first keeps only ckpt:keep.
@@ -337,14 +358,24 @@ fn issue3_appending_keeps_existing_images_and_moves_names() {
         );
         // Moving the last name leaves the old image <none>, still present.
         let third = json(&ok(build(&s, &a, "ckpt:keep")));
-        assert_eq!(third["image_id"], first["image_id"], "same archive, same image");
+        assert_eq!(
+            third["image_id"], first["image_id"],
+            "same archive, same image"
+        );
         let c = engine_archive(tmp.path(), Engine::Containerd, Comp::Zstd);
         ok(build(&s, &c, "ckpt:1"));
-        assert!(image_names(&s).iter().any(|n| n == "<none>:<none>"), "{driver}");
+        assert!(
+            image_names(&s).iter().any(|n| n == "<none>:<none>"),
+            "{driver}"
+        );
         assert_eq!(image_count(&s), 4, "{driver}");
-        for (i, n) in ["localhost/imported:1", "localhost/ckpt:1", "localhost/ckpt:keep"]
-            .into_iter()
-            .enumerate()
+        for (i, n) in [
+            "localhost/imported:1",
+            "localhost/ckpt:1",
+            "localhost/ckpt:keep",
+        ]
+        .into_iter()
+        .enumerate()
         {
             let out = tmp.path().join(format!("{driver}-save{i}.tar"));
             podman_ok(&s, &["save", "-o", out.to_str().expect("utf8"), n]);
@@ -374,7 +405,15 @@ fn issue3_rebuilding_the_same_archive_is_idempotent() {
         assert_eq!(layers_json(&s).len(), 1, "{driver}: the layer is reused");
         assert_store_consistent(&s);
         let out = s.dir.path().join("x.tar");
-        podman_ok(&s, &["save", "-o", out.to_str().expect("utf8"), "localhost/ckpt:2"]);
+        podman_ok(
+            &s,
+            &[
+                "save",
+                "-o",
+                out.to_str().expect("utf8"),
+                "localhost/ckpt:2",
+            ],
+        );
     }
 }
 
@@ -424,14 +463,24 @@ fn issue3_running_podman_service_sees_the_new_image() {
     }
     let list = || remote(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(!list().contains("localhost/ckpt"));
-    ok(build(&s, &podman_fixture("runc", "counter-zstd.tar.zst"), "ckpt:1"));
-    assert!(list().contains("localhost/ckpt:1"), "service did not reload");
+    ok(build(
+        &s,
+        &podman_fixture("runc", "counter-zstd.tar.zst"),
+        "ckpt:1",
+    ));
+    assert!(
+        list().contains("localhost/ckpt:1"),
+        "service did not reload"
+    );
     ok(build(
         &s,
         &podman_fixture("crun", "counter-zstd.tar.zst"),
         "ckpt:2",
     ));
-    assert!(list().contains("localhost/ckpt:2"), "service did not reload");
+    assert!(
+        list().contains("localhost/ckpt:2"),
+        "service did not reload"
+    );
 }
 
 #[test]
@@ -445,8 +494,14 @@ fn issue3_concurrent_builds_and_podman_commands_lose_nothing() {
         let t1 = small_tar(tmp.path(), "a.tar", b"a\n");
         let t2 = small_tar(tmp.path(), "b.tar", b"b\n");
         let t3 = small_tar(tmp.path(), "c.tar", b"c\n");
-        podman_ok(&s, &["import", t1.to_str().expect("utf8"), "localhost/pre:tagme"]);
-        podman_ok(&s, &["import", t2.to_str().expect("utf8"), "localhost/pre:rmme"]);
+        podman_ok(
+            &s,
+            &["import", t1.to_str().expect("utf8"), "localhost/pre:tagme"],
+        );
+        podman_ok(
+            &s,
+            &["import", t2.to_str().expect("utf8"), "localhost/pre:rmme"],
+        );
         let archives = [
             podman_fixture("runc", "counter-zstd.tar.zst"),
             podman_fixture("crun", "counter-zstd.tar.zst"),
@@ -464,7 +519,10 @@ fn issue3_concurrent_builds_and_podman_commands_lose_nothing() {
             let s = &s;
             let t3 = &t3;
             handles.push(sc.spawn(move || {
-                podman_ok(s, &["import", t3.to_str().expect("utf8"), "localhost/imp:new"]);
+                podman_ok(
+                    s,
+                    &["import", t3.to_str().expect("utf8"), "localhost/imp:new"],
+                );
             }));
             handles.push(sc.spawn(move || {
                 podman_ok(s, &["tag", "localhost/pre:tagme", "localhost/pre:tagged"]);
@@ -487,7 +545,10 @@ fn issue3_concurrent_builds_and_podman_commands_lose_nothing() {
             "localhost/pre:tagged",
         ];
         for n in want {
-            assert!(names.iter().any(|x| x == n), "{driver}: {n} lost: {names:?}");
+            assert!(
+                names.iter().any(|x| x == n),
+                "{driver}: {n} lost: {names:?}"
+            );
         }
         assert!(!names.iter().any(|x| x == "localhost/pre:rmme"), "{driver}");
         for (i, n) in want.into_iter().enumerate() {
@@ -525,7 +586,11 @@ fn issue3_crash_at_each_fault_point_leaves_podman_working() {
                 eprintln!("SKIPPED: fault injection needs a debug build of the binary");
                 return;
             }
-            assert_eq!(out.status.code(), None, "{driver} {point}: aborted by a signal");
+            assert_eq!(
+                out.status.code(),
+                None,
+                "{driver} {point}: aborted by a signal"
+            );
             // Podman opens the store, sees no image, and cleans incomplete layers up.
             assert!(
                 !image_names(&s).iter().any(|n| n.contains("ckpt")),
@@ -534,13 +599,25 @@ fn issue3_crash_at_each_fault_point_leaves_podman_working() {
             assert_eq!(image_count(&s), 0, "{driver} {point}");
             podman_ok(&s, &["images"]);
             if point != "before-image-record" {
-                assert!(layers_json(&s).is_empty(), "{driver} {point}: {:?}", layers_json(&s));
+                assert!(
+                    layers_json(&s).is_empty(),
+                    "{driver} {point}: {:?}",
+                    layers_json(&s)
+                );
             }
             // The next build succeeds and produces a usable image.
             let j = json(&ok(build(&s, &a, "ckpt:1")));
             assert!(image_names(&s).iter().any(|n| n == "localhost/ckpt:1"));
             let save = s.dir.path().join("save.tar");
-            podman_ok(&s, &["save", "-o", save.to_str().expect("utf8"), "localhost/ckpt:1"]);
+            podman_ok(
+                &s,
+                &[
+                    "save",
+                    "-o",
+                    save.to_str().expect("utf8"),
+                    "localhost/ckpt:1",
+                ],
+            );
             assert_eq!(layers_json(&s).len(), 1, "{driver} {point}");
             assert!(j["image_id"].is_string());
             assert_store_consistent(&s);
@@ -593,7 +670,10 @@ fn issue3_refused_configurations_change_nothing() {
     for driver in DRIVERS {
         let s = store(driver);
         let t = small_tar(tmp.path(), "pre.tar", b"pre\n");
-        podman_ok(&s, &["import", t.to_str().expect("utf8"), "localhost/pre:1"]);
+        podman_ok(
+            &s,
+            &["import", t.to_str().expect("utf8"), "localhost/pre:1"],
+        );
         let before = snapshot(s.dir.path());
 
         let btrfs = format!(
@@ -605,7 +685,11 @@ fn issue3_refused_configurations_change_nothing() {
         assert_refused(&s, &out, "btrfs");
 
         for (file, extra, needle) in [
-            ("imagestore.conf", "imagestore = \"/var/tmp/x\"\n", "imagestore"),
+            (
+                "imagestore.conf",
+                "imagestore = \"/var/tmp/x\"\n",
+                "imagestore",
+            ),
             (
                 "force.conf",
                 "[storage.options.overlay]\nforce_mask = \"shared\"\n",
@@ -626,7 +710,11 @@ fn issue3_refused_configurations_change_nothing() {
             );
             assert_refused(&s, &out, needle);
             assert_refused(&s, &out, file);
-            assert_eq!(snapshot(s.dir.path()), snap, "{driver} {file}: store changed");
+            assert_eq!(
+                snapshot(s.dir.path()),
+                snap,
+                "{driver} {file}: store changed"
+            );
         }
 
         let now = snapshot(s.dir.path());
@@ -649,7 +737,11 @@ fn issue3_refused_configurations_change_nothing() {
             &["build", "--format", "json", a, &s.reference("ckpt:1")],
         );
         assert_refused(&s, &out, "images.json");
-        assert_eq!(snapshot(s.dir.path()), snap, "{driver}: corrupt store changed");
+        assert_eq!(
+            snapshot(s.dir.path()),
+            snap,
+            "{driver}: corrupt store changed"
+        );
     }
 }
 
@@ -667,7 +759,11 @@ fn issue3_truncated_archive_leaves_no_layer_behind() {
         let out = build(&s, &cut, "ckpt:1");
         assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
         assert!(json(&out)["error"].is_string());
-        assert!(layers_json(&s).is_empty(), "{driver}: {:?}", layers_json(&s));
+        assert!(
+            layers_json(&s).is_empty(),
+            "{driver}: {:?}",
+            layers_json(&s)
+        );
         assert!(driver_layer_dirs(&s).is_empty(), "{driver}");
         assert_store_consistent(&s);
         if driver == "overlay" {
@@ -676,7 +772,11 @@ fn issue3_truncated_archive_leaves_no_layer_behind() {
         }
         assert_eq!(image_count(&s), 0);
         // The store still works for the next build.
-        ok(build(&s, &podman_fixture("runc", "counter-zstd.tar.zst"), "ckpt:1"));
+        ok(build(
+            &s,
+            &podman_fixture("runc", "counter-zstd.tar.zst"),
+            "ckpt:1",
+        ));
         assert_store_consistent(&s);
     }
 }

@@ -258,3 +258,80 @@ fn open_dir(path: &Path) -> std::io::Result<File> {
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn entry(path: &str, kind: EntryKind, mode: u32, size: u64, link: Option<&str>) -> Entry {
+        Entry {
+            path: path.into(),
+            layer_name: path.into(),
+            kind,
+            size,
+            mode,
+            uid: 1000,
+            gid: 100,
+            mtime: 1_795_325_687,
+            mtime_nsec: 5,
+            link: link.map(str::to_string),
+            xattrs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn metadata_is_kept_and_dirs_are_finished_last() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED: extracting with other owners needs root");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path().join("root");
+        std::fs::create_dir(&root).expect("root");
+        let mut ex = Extractor::new(root.clone());
+        let members = [
+            entry("checkpoint", EntryKind::Dir, 0o500, 0, None),
+            entry("checkpoint/pages-1.img", EntryKind::File, 0o600, 3, None),
+            entry(
+                "checkpoint/parent",
+                EntryKind::Symlink,
+                0o777,
+                0,
+                Some("pages-1.img"),
+            ),
+            entry("deep/er/file", EntryKind::File, 0o4755, 3, None),
+            entry(
+                "hard",
+                EntryKind::HardLink,
+                0o644,
+                0,
+                Some("checkpoint/pages-1.img"),
+            ),
+        ];
+        for m in &members {
+            ex.begin(m).expect("begin");
+            if m.size > 0 {
+                ex.body(b"abc").expect("body");
+            }
+            ex.end(m).expect("end");
+        }
+        ex.finish(0o555).expect("finish");
+        let meta = |p: &str| std::fs::symlink_metadata(root.join(p)).expect(p);
+        assert_eq!(meta("checkpoint").mode() & 0o7777, 0o500);
+        assert_eq!(meta("checkpoint").mtime(), 1_795_325_687);
+        assert_eq!(meta("checkpoint").uid(), 1000);
+        assert_eq!(meta("checkpoint/pages-1.img").mode() & 0o7777, 0o600);
+        assert_eq!(meta("checkpoint/pages-1.img").gid(), 100);
+        assert_eq!(meta("checkpoint/pages-1.img").mtime_nsec(), 5);
+        assert!(meta("checkpoint/parent").file_type().is_symlink());
+        assert_eq!(meta("checkpoint/parent").mtime(), 1_795_325_687);
+        assert_eq!(meta("deep/er/file").mode() & 0o7777, 0o4755);
+        assert_eq!(meta("deep").mode() & 0o7777, 0o755);
+        assert_eq!(meta("hard").ino(), meta("checkpoint/pages-1.img").ino());
+        assert_eq!(meta("").mode() & 0o7777, 0o555);
+        assert_eq!(ex.uids.iter().copied().collect::<Vec<_>>(), vec![1000]);
+        // Nothing is created through an existing path twice.
+        assert!(ex.begin(&members[1]).is_err());
+    }
+}

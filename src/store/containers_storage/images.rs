@@ -149,10 +149,7 @@ pub fn apply(images: &mut [Value], new: &NewImage<'_>) -> Result<Option<Vec<Stri
         sizes.insert(bd.key.clone(), json!(bd.bytes.len()));
         digests.insert(bd.key.clone(), json!(bd.digest));
     }
-    let mut meta = signature_metadata(existing.get("metadata"), new.manifest_digest);
-    if meta.is_empty() {
-        meta = signature_metadata(None, new.manifest_digest);
-    }
+    let meta = signature_metadata(existing.get("metadata"), new.manifest_digest);
     let m = records::as_object_mut(existing, "image")?;
     m.insert("names".into(), json!(names));
     m.insert("names-history".into(), json!(history));
