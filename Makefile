@@ -96,6 +96,11 @@ validate: docs ## fmt --check, clippy -D warnings, man pages build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(LOCKED) --all-targets -- -D warnings
 
+.PHONY: contrib-test
+contrib-test: ## Test the contrib/ scripts (kubelet wrapper, restore hook) with fakes
+	bash contrib/kubelet/test.sh
+	bash contrib/hooks/test.sh
+
 .PHONY: install-smoke
 install-smoke: ## Install into a temp DESTDIR, check the exact file list, uninstall
 	bash tests/install.sh
