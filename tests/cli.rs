@@ -289,3 +289,25 @@ fn json_errors_are_exactly_one_error_object() {
         );
     }
 }
+
+/// Engines put global options first (`checkpointctl-image --format json build …`), as
+/// they do with netavark; both orders must work.
+#[test]
+fn global_options_before_or_after_the_subcommand() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = podman_fixture("runc", "counter-none.tar");
+    let a = a.to_str().expect("utf8");
+    for (i, args) in [
+        vec!["--format", "json", "--log-level", "warn", "build", a],
+        vec!["build", "--format", "json", "--log-level", "warn", a],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dest = format!("oci:{}/l{i}:x", tmp.path().display());
+        let mut full = args.clone();
+        full.push(&dest);
+        let out = ok(run_s(&full));
+        assert_eq!(json(&out)["engine"], "podman", "{args:?}");
+    }
+}
