@@ -137,9 +137,10 @@ pub fn run(args: &BuildArgs, format: Format) -> Result<ExitCode> {
                 &built.created,
             )?;
             let loc = format!(
-                "containers-storage:[{}@{}]{}",
+                "containers-storage:[{}@{}+{}]{}",
                 committed.driver,
                 committed.graphroot.display(),
+                committed.runroot.display(),
                 name
             );
             (

@@ -107,6 +107,8 @@ pub struct CommittedImage {
     pub names: Vec<String>,
     /// Graph root.
     pub graphroot: PathBuf,
+    /// Run root.
+    pub runroot: PathBuf,
     /// Driver.
     pub driver: String,
 }
@@ -485,6 +487,7 @@ impl PendingImage {
             layer_id: self.layer_id.clone(),
             names: final_names,
             graphroot: self.cfg.graphroot.clone(),
+            runroot: self.cfg.runroot.clone(),
             driver: self.cfg.driver.name().to_string(),
         })
     }
