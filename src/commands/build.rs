@@ -424,31 +424,11 @@ fn created_time(md: &CheckpointMetadata, summary: &Summary) -> Result<String> {
 }
 
 fn looks_rfc3339(t: &str) -> bool {
-    let b = t.as_bytes();
-    b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':'
+    crate::image::valid_rfc3339(t)
 }
 
-/// Format seconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+fn rfc3339(secs: i64) -> String {
+    crate::image::rfc3339_nano(secs, 0)
 }
 
 /// Bytes processed and rate on stderr, on a terminal only.

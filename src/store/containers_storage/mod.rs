@@ -399,7 +399,7 @@ impl PendingImage {
         let mdigest = &parts.manifest.digest;
         let mhex =
             sha256_hex(mdigest).ok_or_else(|| err!("internal error: malformed manifest digest"))?;
-        let created = if records::valid_rfc3339(created) {
+        let created = if crate::image::valid_rfc3339(created) {
             created.to_string()
         } else {
             log::warn!("image creation time {created:?} is not RFC 3339; using the layer's");
