@@ -34,7 +34,7 @@
 # by side table per runtime, and as the last line "N passed, M failed".
 # Logs of every step: $LAB_XFER/e2e/logs/. Exit status 0 only if nothing failed.
 
-set -euo pipefail
+set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
@@ -221,15 +221,14 @@ restore_import() {
   verify "$since"
 }
 
-# load_and_restore OCI_ARCHIVE NAME: podman load, then restore NAME.
-load_and_restore() {
+# load_image OCI_ARCHIVE NAME: podman load, which must name NAME.
+load_image() {
   local out
-  rm_counter
   say "+ podman load -i $1"
   out=$(L podman load -i "$1" 2>&1) || { say "$out"; return 1; }
   say "$out"
   printf '%s\n' "$out" | grep -q "Loaded image.*$2" || { say "podman load did not load $2"; return 1; }
-  restore_image "$2"
+  say "=> $(printf '%s\n' "$out" | tail -n 1)"
 }
 
 # --- checkpointctl-image ----------------------------------------------------
@@ -280,8 +279,11 @@ plugin_description() {
 
 ext_of() { case $1 in none) echo tar ;; gzip) echo tar.gz ;; zstd) echo tar.zst ;; esac; }
 
-# row SOURCE BUILD CHECK WRONG RESTORE: one line of the side-by-side table
-row() { TABLE+=("$(printf '%-7s %-5s %-22s %-6s %-6s %-10s %-8s %s' "$RT" "$1" "$2" "$3" "$4" "$5" "$6" "$7")"); }
+# row COMP SOURCE BUILD CHECK WRONGRT STORE RESTORE COUNTER: one line of the
+# side-by-side table
+ROWFMT='%-5s %-5s %-22s %-6s %-6s %-8s %-8s %-8s %s'
+# shellcheck disable=SC2059 # the format is a constant
+row() { TABLE+=("$(printf "$ROWFMT" "$RT" "$@")"); }
 # stepv VAR NAME FUNC ARGS...: step, then VAR=ok or FAIL (no subshell: the
 # counters and RESTORED must survive)
 stepv() {
@@ -298,13 +300,14 @@ run_runtime() {
   say ""
   say "===== runtime $RT (podman's default set with CONTAINERS_CONF_OVERRIDE; wrong runtime: $OTHER) ====="
   rm_images "$RT"
+  step "$RT: podman system check before the tests (baseline)" system_check "the baseline" || true
 
   if ! step "$RT: start counter container (volume labvol, /lab-marker created, /bin/vi deleted)" start_counter; then
     skip "$RT: all checkpoint steps" "the counter container did not start"
     return 0
   fi
 
-  local comp ext archive cs oa oafile b ck wr rs
+  local comp ext archive cs oa oafile src b ck wr sc rs c0
   for comp in $E2E_COMPRESSIONS; do
     ext=$(ext_of "$comp")
     archive=$LXD/$RT/counter-$comp.$ext
@@ -318,65 +321,71 @@ run_runtime() {
       rm_counter
       continue
     fi
-    local c0=$C
+    c0=$C
 
-    # 3-5: containers-storage
-    b=FAIL ck=- wr=- rs=-
+    # 3-5: straight into the lab's containers-storage (its default store)
+    b=FAIL ck=- wr=- sc=- rs=- RESTORED=""
     if step "$RT/$comp: checkpointctl-image build ARCHIVE $cs (lab's containers-storage)" build_image "$archive" "$cs"; then
       b=ok
+      stepv sc "$RT/$comp: podman system check: no damage after building $cs" system_check "$cs"
       stepv ck "$RT/$comp: check $cs --format json exits 0" check_ok "$cs"
       stepv wr "$RT/$comp: check $cs --runtime $OTHER exits 3 naming runtime" check_wrong_runtime "$cs"
-      C=$c0 RESTORED=""
+      C=$c0
       stepv rs "$RT/$comp: podman container restore $cs" restore_image "$cs"
     else
       skip "$RT/$comp: check and restore of $cs" "build into containers-storage failed"
     fi
-    row "$comp" "containers-storage" "$b" "$ck" "$wr" "$rs" "${RESTORED:--}"
+    row "$comp" "containers-storage" "$b" "$ck" "$wr" "$sc" "$rs" "${RESTORED:--}"
 
-    # 6: oci-archive + podman load
-    b=FAIL ck=- wr=- rs=- RESTORED=""
-    if step "$RT/$comp: checkpointctl-image build ARCHIVE oci-archive:...:$oa" build_image "$archive" "oci-archive:$oafile:$oa"; then
+    # 6: oci-archive, podman load, restore
+    b=FAIL ck=- wr=- sc=- rs=- RESTORED=""
+    src=oci-archive:$oafile:$oa
+    if step "$RT/$comp: checkpointctl-image build ARCHIVE $src" build_image "$archive" "$src"; then
       b=ok
-      stepv ck "$RT/$comp: check oci-archive --format json exits 0" check_ok "oci-archive:$oafile:$oa"
-      stepv wr "$RT/$comp: check oci-archive --runtime $OTHER exits 3 naming runtime" check_wrong_runtime "oci-archive:$oafile:$oa"
-      # the containers-storage image of the same checkpoint may share the image
-      # ID (same config): remove it so this restore uses only the loaded image
+      stepv ck "$RT/$comp: check $src --format json exits 0" check_ok "$src"
+      stepv wr "$RT/$comp: check $src --runtime $OTHER exits 3 naming runtime" check_wrong_runtime "$src"
+      # the containers-storage image of the same checkpoint may have the same
+      # image ID (same config): remove it so that only the loaded image is used
+      rm_counter
       L podman rmi -f "$cs" >/dev/null 2>&1 || true
-      C=$c0
-      stepv rs "$RT/$comp: podman load oci-archive + podman container restore $oa" load_and_restore "$oafile" "$oa"
+      if step "$RT/$comp: podman load -i ${oafile##*/} -> $oa" load_image "$oafile" "$oa"; then
+        stepv sc "$RT/$comp: podman system check: no damage after podman load of $oa" system_check "$oa"
+        C=$c0
+        stepv rs "$RT/$comp: podman container restore $oa (loaded from our oci-archive)" restore_image "$oa"
+      else
+        rs=FAIL
+      fi
     else
       skip "$RT/$comp: check and restore of the oci-archive" "build failed"
     fi
-    row "$comp" "oci-archive+load" "$b" "$ck" "$wr" "$rs" "${RESTORED:--}"
+    row "$comp" "oci-archive+load" "$b" "$ck" "$wr" "$sc" "$rs" "${RESTORED:--}"
 
     # keep the chain going: if no image restore worked, use podman's own import
     if ! counter_running; then
       C=$c0 RESTORED=""
-      stepv rs "$RT/$comp: podman container restore --import ARCHIVE (podman alone, to continue)" restore_import "$archive"
-      row "$comp" "podman --import" "-" "-" "-" "$rs" "${RESTORED:--}"
+      stepv rs "$RT/$comp: podman container restore --import ARCHIVE (podman alone, to go on)" restore_import "$archive"
+      row "$comp" "podman --import" "-" "-" "-" "-" "$rs" "${RESTORED:--}"
     fi
   done
 
-  # 7: Podman's own checkpoint image as reference
+  # 7: Podman's own checkpoint image, as the reference
   local ref=localhost/e2e-ref:$RT
-  b=FAIL ck=- wr=- rs=- RESTORED=""
+  b=FAIL ck=- wr=- sc=- rs=- RESTORED=""
   if ! counter_running; then
     step "$RT/ref: restart the counter" start_counter || true
   fi
   if step "$RT/ref: podman container checkpoint --create-image $ref" create_image "$ref"; then
     b=ok
+    stepv sc "$RT/ref: podman system check: no damage after podman --create-image $ref" system_check "$ref"
     stepv ck "$RT/ref: check $ref (Podman's image) --format json exits 0" check_ok "$ref"
     stepv wr "$RT/ref: check $ref --runtime $OTHER exits 3 naming runtime" check_wrong_runtime "$ref"
     stepv rs "$RT/ref: podman container restore $ref" restore_image "$ref"
   fi
-  row "ref" "podman --create-image" "$b" "$ck" "$wr" "$rs" "${RESTORED:--}"
+  row "ref" "podman --create-image" "$b" "$ck" "$wr" "$sc" "$rs" "${RESTORED:--}"
   compare_annotations
 
   # pre-checkpoint: not possible on kernels without soft-dirty tracking
   pre_checkpoint
-
-  # 8: the lab store after all these builds
-  step "$RT: podman system check reports no damage on the lab store" system_check || true
 
   rm_counter
   rm_images "$RT"
@@ -424,61 +433,98 @@ pre_checkpoint() {
   note "$RT: pre-checkpoint (podman container checkpoint -P / --with-previous): NOT TESTABLE on this kernel ($(uname -r)): no soft-dirty memory tracking (CONFIG_MEM_SOFT_DIRTY off); criu check --feature mem_dirty_track: $out"
 }
 
+# system_check WHAT: `podman system check` on the lab store reports no damage
+# beyond what the previous call already reported (so each image put into the
+# store is judged on its own); damaged images are named.
+SYSCHECK_KNOWN=""
 system_check() {
-  local out rc=0
-  lx podman images --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}' | grep -v '^<none>' || true
+  local out rc=0 damaged new id names
+  lx podman images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}' || true
   say "+ podman system check"
   out=$(L podman system check 2>&1) || rc=$?
   say "$out"
-  [ "$rc" -eq 0 ] || { say "podman system check exited $rc"; return 1; }
-  if printf '%s\n' "$out" | grep -qiE 'damag|corrupt|error|missing|inconsisten'; then
-    say "podman system check reports problems"; return 1
+  damaged=$(printf '%s\n' "$out" | grep '^Damaged ' | sort || true)
+  new=$(comm -13 <(printf '%s\n' "$SYSCHECK_KNOWN") <(printf '%s\n' "$damaged") | grep . || true)
+  SYSCHECK_KNOWN=$damaged
+  if [ "$rc" -ne 0 ] && [ -z "$damaged" ]; then
+    say "podman system check exited $rc without naming damage"; return 1
   fi
-  say "=> podman system check: ${out:-no output, exit 0}"
+  if [ -n "$new" ]; then
+    say "NEW DAMAGE after $1:"
+    while read -r _ kind id; do
+      id=${id%:}
+      names=""
+      [ "$kind" != image ] || names=$(L podman image inspect --format '{{.RepoTags}}' "$id" 2>/dev/null || true)
+      say "  damaged $kind $id $names"
+    done <<< "$new"
+    if printf '%s\n' "$out" | grep -qE '\(size:[0-9]+.0,mode:[0-7]+.0755'; then
+      say "hint: a directory checked with a file's size and mode: the layer tar has no entry for"
+      say "      that directory itself (e.g. volumes/labvol.tar without volumes/), so the tar-split"
+      say "      that containers-storage verifies against disagrees with the directory on disk"
+    fi
+    return 1
+  fi
+  if [ -n "$damaged" ]; then
+    say "=> no new damage (earlier damage still reported: $(printf '%s\n' "$damaged" | wc -l) items)"
+  else
+    say "=> podman system check: no damage (exit $rc)"
+  fi
+}
+
+# checkpointctl's plugin support: checkpointctl >= 1.4 runs `checkpointctl-*`
+# executables found on PATH; 1.3 (Debian trixie) has no `plugin` command.
+plugin_probe() {
+  local out rc=0 ver
+  mkdir -p "$XD/plugin-path"
+  ln -sfn ../bin/checkpointctl-image "$XD/plugin-path/checkpointctl-image"
+  # shellcheck disable=SC2016 # a dpkg-query format
+  ver="checkpointctl $(lab_run dpkg-query -W -f '${Version}' checkpointctl 2>&1)"
+  out=$(lab_run env PATH="$LXD/plugin-path:$LAB_PATH" checkpointctl plugin list 2>&1) || rc=$?
+  if [ "$rc" -ne 0 ] && printf '%s\n' "$out" | grep -qi 'unknown command'; then
+    note "plugins: $ver in the lab does NOT support plugins ('checkpointctl plugin list' -> $(printf '%s\n' "$out" | head -n 1)); the plugin protocol is covered only by --plugin-description"
+    return 0
+  fi
+  say "      $ver has a plugin command"
+  step "checkpointctl plugin list lists checkpointctl-image (symlinked on PATH)" plugin_list || true
 }
 
 plugin_list() {
-  local out rc=0
-  mkdir -p "$XD/plugin-path"
-  ln -sfn ../bin/checkpointctl-image "$XD/plugin-path/checkpointctl-image"
+  local out
   say "+ PATH=$LXD/plugin-path:\$PATH checkpointctl plugin list"
-  out=$(lab_run env PATH="$LXD/plugin-path:$LAB_PATH" checkpointctl plugin list 2>&1) || rc=$?
+  out=$(lab_run env PATH="$LXD/plugin-path:$LAB_PATH" checkpointctl plugin list 2>&1) || { say "$out"; return 1; }
   say "$out"
-  local ver
-  # shellcheck disable=SC2016 # a dpkg-query format
-  ver="checkpointctl $(lab_run dpkg-query -W -f '${Version}' checkpointctl 2>&1)"
-  if [ "$rc" -ne 0 ] && printf '%s\n' "$out" | grep -qiE 'unknown (command|flag)|invalid argument'; then
-    PLUGIN_NOTE="checkpointctl in the lab ($ver) does NOT support plugins: 'checkpointctl plugin list' -> $(printf '%s\n' "$out" | head -n 1)"
-    return 0
-  fi
-  [ "$rc" -eq 0 ] || { say "checkpointctl plugin list exited $rc"; return 1; }
-  printf '%s\n' "$out" | grep -q 'checkpointctl-image\|image' \
-    || { say "checkpointctl-image is not listed"; return 1; }
-  PLUGIN_NOTE="checkpointctl in the lab ($ver) supports plugins and lists checkpointctl-image"
+  printf '%s\n' "$out" | grep -q 'image' || { say "checkpointctl-image is not listed"; return 1; }
+  say "=> $(printf '%s\n' "$out" | grep image | head -n 1)"
 }
 
 # --- setup, cleanup -------------------------------------------------------
 
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM ERR
+  set +e
+  if [ "$rc" -ne 0 ] && [ -z "${DONE:-}" ]; then
+    fail "suite aborted (exit $rc)" "${ABORTED_AT:-}"
+  fi
   if lab_ns_pid >/dev/null 2>&1; then
     say ""
     say "cleanup: removing the suite's containers, volumes and images in the lab"
     local rt
     for rt in $E2E_RUNTIMES; do
       RT=$rt
-      L podman rm -f -t 0 counter >/dev/null 2>&1 || true
+      L podman rm -f -t 0 counter >/dev/null 2>&1
       rm_images "$rt"
     done
-    L podman volume rm -f labvol >/dev/null 2>&1 || true
+    L podman volume rm -f labvol >/dev/null 2>&1
     if [ "${E2E_KEEP_LAB:-0}" = 1 ]; then
-      say "cleanup: E2E_KEEP_LAB=1, the lab namespace stays up (bash tests/e2e/lab.sh umount)"
+      say "cleanup: E2E_KEEP_LAB=1, the lab namespace stays up (end it: bash tests/e2e/lab.sh umount)"
     else
-      lab_umount || true
-      say "cleanup: lab namespace ended (no lab mounts left)"
+      lab_umount
+      say "cleanup: lab namespace ended (its mounts are gone with it)"
     fi
   fi
+  summary
+  [ "$FAILED" -eq 0 ] || exit 1
   exit "$rc"
 }
 
@@ -486,10 +532,10 @@ summary() {
   local line
   say ""
   say "===== side by side (counter: checkpointed value -> values seen after restore) ====="
-  say "$(printf '%-7s %-5s %-22s %-6s %-6s %-10s %-8s %s' runtime comp source build check wrongrt restore counter)"
+  # shellcheck disable=SC2059 # the format is a constant
+  say "$(printf "$ROWFMT" rt comp source build check wrongrt syscheck restore counter)"
   for line in "${TABLE[@]}"; do say "$line"; done
   say ""
-  [ -z "${PLUGIN_NOTE:-}" ] || say "plugin: $PLUGIN_NOTE"
   for line in "${NOTES[@]}"; do say "note: $line"; done
   for line in "${FAILURES[@]}"; do say "failed: $line"; done
   say "logs of every step: $XD/logs/ (host), $LXD/logs/ (lab); took $(( $(date +%s) - T_START )) s"
@@ -502,6 +548,7 @@ main() {
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  trap 'ABORTED_AT="at line $LINENO: $BASH_COMMAND"' ERR
 
   say "===== lab: $LAB_ROOT (exchange dir $LAB_XFER = /xfer, pidfile $LAB_PIDFILE) ====="
   local t0=$SECONDS
@@ -528,15 +575,13 @@ main() {
   say "checkpointctl-image: $(L "$CPI" version 2>&1 | head -n 1)"
   step "lab: criu check" lx criu check || true
   step "checkpointctl-image --plugin-description prints one line and exits 42" plugin_description || true
-  step "checkpointctl plugin list (checkpointctl-image symlinked on PATH)" plugin_list || true
-  [ -z "${PLUGIN_NOTE:-}" ] || say "      $PLUGIN_NOTE"
+  plugin_probe
 
   local rt
   for rt in $E2E_RUNTIMES; do
     run_runtime "$rt"
   done
-  summary
-  [ "$FAILED" -eq 0 ]
+  DONE=1
 }
 
 main "$@"
