@@ -90,8 +90,9 @@ show_diag() {
   # shellcheck disable=SC2016
   for f in $(lab_run sh -c 'find /var/lib/containers/storage/overlay-containers /var/tmp \
       -maxdepth 4 \( -name dump.log -o -name restore.log \) -newer "$1" 2>/dev/null' - "$LXD/.stamp"); do
-    say "      --- CRIU log $f (inside the lab), last 25 lines:"
-    lab_run tail -n 25 "$f" | sed 's/^/      | /'
+    say "      --- CRIU log $f (inside the lab): errors, then the last 20 lines:"
+    lab_run grep -m 10 -E 'Error|Warn' "$f" | sed 's/^/      ! /' || true
+    lab_run tail -n 20 "$f" | sed 's/^/      | /'
   done
 }
 
@@ -503,8 +504,15 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM ERR
   set +e
+  # a signal may arrive while a step's output goes to its log: report on the
+  # suite's own stdout/stderr again
+  exec 1>&3 2>&4
   if [ "$rc" -ne 0 ] && [ -z "${DONE:-}" ]; then
-    fail "suite aborted (exit $rc)" "${ABORTED_AT:-}"
+    if [ -n "${SIGNAL:-}" ]; then
+      fail "suite interrupted by SIG$SIGNAL (exit $rc)"
+    else
+      fail "suite aborted (exit $rc)" "${ABORTED_AT:-}"
+    fi
   fi
   if lab_ns_pid >/dev/null 2>&1; then
     say ""
@@ -545,9 +553,10 @@ summary() {
 
 main() {
   [ "$(id -u)" = 0 ] || { say "tests/e2e/run.sh needs root (it runs CRIU and Podman in the lab)"; exit 2; }
+  exec 3>&1 4>&2
   trap cleanup EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  trap 'SIGNAL=INT; exit 130' INT
+  trap 'SIGNAL=TERM; exit 143' TERM
   trap 'ABORTED_AT="at line $LINENO: $BASH_COMMAND"' ERR
 
   say "===== lab: $LAB_ROOT (exchange dir $LAB_XFER = /xfer, pidfile $LAB_PIDFILE) ====="
@@ -584,4 +593,7 @@ main() {
   DONE=1
 }
 
-main "$@"
+# (sourcing this file only defines the functions, e.g. to debug one step)
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi
