@@ -7,8 +7,10 @@
 # Adapted from the project's shared lab script (LAB.md) so that the repository
 # is self-contained. Differences: project-specific defaults (tree, exchange dir,
 # pidfile and holder name never collide with another lab on the same host), a
-# smaller package set, a stamp that makes a re-run of `setup` skip apt, and no
-# demo commands (tests/e2e/run.sh is the demo).
+# smaller package set, a stamp that makes a re-run of `setup` skip apt, a
+# private /dev/shm (podman's lock table /dev/shm/libpod_lock would otherwise be
+# shared with the host's podman and any other lab), and no demo commands
+# (tests/e2e/run.sh is the demo).
 #
 # Requirements: root; a Debian 12 (bookworm) host; network access to Debian's
 # package mirror ($LAB_MIRROR) -- the lab reaches nothing else. On x86 with
@@ -74,7 +76,10 @@ lab_mount() {
     mount --bind "$R" "$R"                  # the new root must be a mount point
     mount -t proc proc "$R/proc"
     mount --rbind /sys "$R/sys"             # brings the cgroup mounts
-    mount --rbind /dev "$R/dev"             # brings /dev/pts, /dev/shm
+    mount --rbind /dev "$R/dev"             # brings /dev/pts
+    # a private /dev/shm: podman keeps its lock table in /dev/shm/libpod_lock,
+    # which must not be shared with the host'"'"'s podman or another lab
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$R/dev/shm"
     mount -t tmpfs -o mode=755 tmpfs "$R/run"
     mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
     mount --bind "$X" "$R/xfer"

@@ -297,7 +297,6 @@ run_runtime() {
   RT=$1
   case $RT in runc) OTHER=crun ;; *) OTHER=runc ;; esac
   mkdir -p "$XD/$RT"
-  printf '[engine]\nruntime = "%s"\n' "$RT" > "$XD/rt-$RT.conf"
   say ""
   say "===== runtime $RT (podman's default set with CONTAINERS_CONF_OVERRIDE; wrong runtime: $OTHER) ====="
   rm_images "$RT"
@@ -396,7 +395,7 @@ run_runtime() {
 rm_images() {
   local comp imgs=("localhost/e2e-ref:$1")
   for comp in $E2E_COMPRESSIONS; do imgs+=("localhost/e2e-cs:$1-$comp" "localhost/e2e-oa:$1-$comp"); done
-  L podman rmi -f "${imgs[@]}" >/dev/null 2>&1 || true
+  lab_run podman rmi -f "${imgs[@]}" >/dev/null 2>&1 || true
 }
 
 create_image() {
@@ -514,16 +513,27 @@ cleanup() {
       fail "suite aborted (exit $rc)" "${ABORTED_AT:-}"
     fi
   fi
+  mkdir -p "$XD/logs"
   if lab_ns_pid >/dev/null 2>&1; then
     say ""
     say "cleanup: removing the suite's containers, volumes and images in the lab"
-    local rt
-    for rt in $E2E_RUNTIMES; do
-      RT=$rt
-      L podman rm -f -t 0 counter >/dev/null 2>&1
-      rm_images "$rt"
+    local rt left
+    # plain lab_run: podman's default runtime does not matter for removal
+    for _ in 1 2; do
+      lab_run podman rm -f -t 0 counter >>"$XD/logs/cleanup.log" 2>&1
+      for rt in $E2E_RUNTIMES; do rm_images "$rt"; done
+      lab_run podman volume rm -f labvol >>"$XD/logs/cleanup.log" 2>&1
+      if left=$(lab_run podman ps -a --format '{{.Names}}' 2>&1 && lab_run podman volume ls -q 2>&1); then
+        left=$(printf '%s\n' "$left" | grep -E '^(counter|labvol)$' | tr '\n' ' ')
+      else
+        left="(podman failed: $left)"
+      fi
+      [ -n "$left" ] || break
+      sleep 2
     done
-    L podman volume rm -f labvol >/dev/null 2>&1
+    if [ -n "$left" ]; then
+      fail "cleanup: left in the lab: $left" "(see $XD/logs/cleanup.log)"
+    fi
     if [ "${E2E_KEEP_LAB:-0}" = 1 ]; then
       say "cleanup: E2E_KEEP_LAB=1, the lab namespace stays up (end it: bash tests/e2e/lab.sh umount)"
     else
@@ -565,6 +575,10 @@ main() {
   say "lab ready in $((SECONDS - t0)) s"
   rm -rf "$XD"
   mkdir -p "$XD/logs" "$XD/bin"
+  local rt
+  for rt in runc crun $E2E_RUNTIMES; do
+    printf '[engine]\nruntime = "%s"\n' "$rt" > "$XD/rt-$rt.conf"
+  done
 
   local bin=${CHECKPOINTCTL_IMAGE:-}
   if [ -z "$bin" ]; then
@@ -586,7 +600,6 @@ main() {
   step "checkpointctl-image --plugin-description prints one line and exits 42" plugin_description || true
   plugin_probe
 
-  local rt
   for rt in $E2E_RUNTIMES; do
     run_runtime "$rt"
   done
