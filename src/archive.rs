@@ -350,9 +350,14 @@ impl ArchiveReader {
 
 fn decompress_error(e: Error, what: &str) -> Error {
     match e {
-        Error::Io(io) if io.kind() != io::ErrorKind::UnexpectedEof => {
-            err!("corrupt {what} stream: {io}")
+        Error::Io(io)
+            if io.kind() == io::ErrorKind::UnexpectedEof
+                || io.to_string().contains("incomplete")
+                || io.to_string().contains("premature end") =>
+        {
+            err!("truncated {what} stream: {io}")
         }
+        Error::Io(io) => err!("corrupt {what} stream: {io}"),
         other => other,
     }
 }

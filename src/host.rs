@@ -117,6 +117,74 @@ pub fn parse_criu_version_output(out: &str) -> Option<CriuVersion> {
     })
 }
 
+/// A kernel release's numeric `major.minor.patch` prefix, comparable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KernelVersion {
+    /// Major.
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+    /// Patch level (0 when the release has none).
+    pub patch: u32,
+}
+
+impl fmt::Display for KernelVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Parse the numeric prefix of a kernel release (`uname -r`): `6.8.0-45-generic` → 6.8.0,
+/// `6.18.44-fc-v595` → 6.18.44, `5.14.0-427.el9.x86_64` → 5.14.0, `6.1` → 6.1.0.
+/// Everything after the third number, or after the first character that is neither a digit
+/// nor a dot, is the distribution's suffix and is ignored. At least `major.minor` is required.
+pub fn parse_kernel_version(release: &str) -> Option<KernelVersion> {
+    let s = release.trim();
+    let s = s.strip_prefix('v').unwrap_or(s);
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let mut parts = s[..end].split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = match parts.next() {
+        Some(p) if !p.is_empty() => p.parse().ok()?,
+        _ => 0,
+    };
+    Some(KernelVersion {
+        major,
+        minor,
+        patch,
+    })
+}
+
+/// The outcome of `criu check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CriuCheck {
+    /// The CRIU binary that was asked.
+    pub criu_path: PathBuf,
+    /// Whether it exited 0 (`Looks good.`).
+    pub passed: bool,
+    /// Its output (stdout then stderr), trimmed; `None` if it could not be started.
+    pub output: Option<String>,
+}
+
+/// Run `criu check` (needs root to be meaningful). Only called when asked for.
+pub fn run_criu_check(p: &dyn Probe, criu: &Path) -> CriuCheck {
+    match p.run_status(criu, &["check"]) {
+        Some((passed, out)) => CriuCheck {
+            criu_path: criu.to_path_buf(),
+            passed,
+            output: Some(out.trim().to_string()),
+        },
+        None => CriuCheck {
+            criu_path: criu.to_path_buf(),
+            passed: false,
+            output: None,
+        },
+    }
+}
+
 /// Map a uname machine name to Go's GOARCH naming, as Podman records it.
 pub fn goarch_from_uname(machine: &str) -> String {
     match machine {
@@ -177,7 +245,9 @@ pub struct HostFacts {
     pub kernel: Option<String>,
     /// CRIU version.
     pub criu_version: Option<CriuVersion>,
-    /// Where CRIU was found.
+    /// Where CRIU was found. After a probe that looked for CRIU, `criu_path` and
+    /// `criu_version` both `None` means no CRIU on this host; a path without a version
+    /// means CRIU was found but its version could not be read.
     pub criu_path: Option<PathBuf>,
     /// `v1` or `v2`.
     pub cgroup_version: Option<String>,
@@ -209,6 +279,14 @@ pub trait Probe {
     fn cgroup2_unified(&self) -> Option<bool>;
     /// An environment variable.
     fn env(&self, name: &str) -> Option<String>;
+    /// Run a program whatever its exit status: `(succeeded, stdout + stderr)`, or `None`
+    /// if it could not be started. The default builds on [`Probe::run`] (no output on failure).
+    fn run_status(&self, program: &Path, args: &[&str]) -> Option<(bool, String)> {
+        Some(match self.run(program, args) {
+            Some(out) => (true, out),
+            None => (false, String::new()),
+        })
+    }
 }
 
 /// The real host.
@@ -247,6 +325,17 @@ impl Probe for SystemProbe {
     }
     fn env(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
+    }
+    fn run_status(&self, program: &Path, args: &[&str]) -> Option<(bool, String)> {
+        log::debug!("running {} {}", program.display(), args.join(" "));
+        let out = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        Some((out.status.success(), text))
     }
 }
 
@@ -296,6 +385,14 @@ pub fn containers_conf_runtime(p: &dyn Probe) -> Option<String> {
         .next_back()
 }
 
+/// `<runtime> --version` with the trailing newline trimmed (Podman's format), if the
+/// runtime is on `$PATH`.
+pub fn runtime_version(p: &dyn Probe, runtime: &str) -> Option<String> {
+    let path = p.which(runtime)?;
+    p.run(&path, &["--version"])
+        .map(|o| o.trim_end_matches('\n').to_string())
+}
+
 impl HostFacts {
     /// Probe the host.
     pub fn probe(p: &dyn Probe, opts: &ProbeOptions) -> HostFacts {
@@ -335,10 +432,8 @@ impl HostFacts {
             .clone()
             .or_else(|| containers_conf_runtime(p));
         if opts.tool_versions {
-            if let Some(rt) = f.runtime_name.as_deref().and_then(|r| p.which(r)) {
-                f.runtime_version = p
-                    .run(&rt, &["--version"])
-                    .map(|o| o.trim_end_matches('\n').to_string());
+            if let Some(rt) = f.runtime_name.clone() {
+                f.runtime_version = runtime_version(p, &rt);
             }
             let conmon = p.which("conmon").or_else(|| {
                 ["/usr/libexec/podman/conmon", "/usr/bin/conmon"]
@@ -440,5 +535,173 @@ mod tests {
         );
         assert_eq!(parse_containers_conf_runtime("[containers]\nx=1\n"), None);
         assert_eq!(parse_containers_conf_runtime("not toml ["), None);
+    }
+
+    #[test]
+    fn kernel_release_prefixes() {
+        type Case = (&'static str, Option<(u32, u32, u32)>);
+        let cases: &[Case] = &[
+            ("6.8.0-45-generic", Some((6, 8, 0))),
+            ("6.18.44-fc-v595", Some((6, 18, 44))),
+            ("5.14.0-427.el9.x86_64", Some((5, 14, 0))),
+            ("6.12.0-55.el10.x86_64", Some((6, 12, 0))),
+            ("6.13", Some((6, 13, 0))),
+            ("6.1.0-28-amd64", Some((6, 1, 0))),
+            ("4.19.0+", Some((4, 19, 0))),
+            ("6.13-rc1", Some((6, 13, 0))),
+            ("6", None),
+            ("", None),
+            ("generic", None),
+        ];
+        for (release, want) in cases {
+            let got = parse_kernel_version(release).map(|k| (k.major, k.minor, k.patch));
+            assert_eq!(got, *want, "{release}");
+        }
+        let older = parse_kernel_version("6.8.0-45-generic");
+        let newer = parse_kernel_version("6.18.44-fc-v595");
+        assert!(older < newer, "6.8 < 6.18 numerically, not as text");
+        assert!(parse_kernel_version("5.14.0-427.el9.x86_64") < older);
+    }
+
+    /// A host made of tables.
+    #[derive(Debug, Default)]
+    struct FakeProbe {
+        uname: Option<(String, String)>,
+        files: BTreeMap<PathBuf, String>,
+        programs: BTreeMap<String, PathBuf>,
+        outputs: BTreeMap<(PathBuf, String), (bool, String)>,
+        cgroup2: Option<bool>,
+    }
+
+    impl Probe for FakeProbe {
+        fn uname(&self) -> Option<(String, String)> {
+            self.uname.clone()
+        }
+        fn read_file(&self, path: &Path) -> Option<String> {
+            self.files.get(path).cloned()
+        }
+        fn run(&self, program: &Path, args: &[&str]) -> Option<String> {
+            match self.run_status(program, args)? {
+                (true, out) => Some(out),
+                (false, _) => None,
+            }
+        }
+        fn run_status(&self, program: &Path, args: &[&str]) -> Option<(bool, String)> {
+            self.outputs
+                .get(&(program.to_path_buf(), args.join(" ")))
+                .cloned()
+        }
+        fn which(&self, name: &str) -> Option<PathBuf> {
+            self.programs.get(name).cloned()
+        }
+        fn cgroup2_unified(&self) -> Option<bool> {
+            self.cgroup2
+        }
+        fn env(&self, _name: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn lab_host() -> FakeProbe {
+        let criu = PathBuf::from("/usr/sbin/criu");
+        let mut p = FakeProbe {
+            uname: Some(("x86_64".into(), "6.18.44-fc-v595".into())),
+            cgroup2: Some(false),
+            ..Default::default()
+        };
+        p.files.insert(
+            "/etc/os-release".into(),
+            "ID=debian\nVERSION_ID=\"13\"\n".into(),
+        );
+        p.files.insert(
+            "/etc/containers/containers.conf".into(),
+            "[engine]\nruntime = \"crun\"\n".into(),
+        );
+        p.programs.insert("criu".into(), criu.clone());
+        p.outputs.insert(
+            (criu.clone(), "--version".into()),
+            (true, "Version: 4.1.1\n".into()),
+        );
+        p.outputs.insert(
+            (criu, "check".into()),
+            (
+                false,
+                "Error (criu/cr-check.c:1234): must be run as root\n".into(),
+            ),
+        );
+        p
+    }
+
+    #[test]
+    fn probe_reads_a_fake_host() {
+        let p = lab_host();
+        let f = HostFacts::probe(&p, &ProbeOptions::default());
+        assert_eq!(f.arch.as_deref(), Some("amd64"));
+        assert_eq!(f.kernel.as_deref(), Some("6.18.44-fc-v595"));
+        assert_eq!(f.criu_version.map(CriuVersion::to_int), Some(40101));
+        assert_eq!(f.criu_path.as_deref(), Some(Path::new("/usr/sbin/criu")));
+        assert_eq!(f.cgroup_version.as_deref(), Some("v1"));
+        assert_eq!(f.distribution_name.as_deref(), Some("debian"));
+        assert_eq!(f.distribution_version.as_deref(), Some("13"));
+        if nix::unistd::geteuid().is_root() {
+            // Non-root also reads ~/.config (not faked here); root reads /etc only.
+            assert_eq!(f.runtime_name.as_deref(), Some("crun"));
+        }
+        // Tool versions are only asked for by build.
+        assert_eq!(f.runtime_version, None);
+    }
+
+    #[test]
+    fn probe_options_override_and_skip() {
+        let p = lab_host();
+        let f = HostFacts::probe(
+            &p,
+            &ProbeOptions {
+                skip_criu: true,
+                runtime_name: Some("runc".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(f.criu_version, None);
+        assert_eq!(f.criu_path, None);
+        assert_eq!(f.runtime_name.as_deref(), Some("runc"));
+        // --criu PATH that does not answer: found, version unknown.
+        let f = HostFacts::probe(
+            &p,
+            &ProbeOptions {
+                criu_path: Some("/opt/criu/bin/criu".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(f.criu_version, None);
+        assert_eq!(
+            f.criu_path.as_deref(),
+            Some(Path::new("/opt/criu/bin/criu"))
+        );
+        // Nothing at all: every fact unknown, CRIU not found.
+        let f = HostFacts::probe(&FakeProbe::default(), &ProbeOptions::default());
+        assert_eq!(f.arch, None);
+        assert_eq!(f.criu_path, None);
+        assert_eq!(f.cgroup_version, None);
+        assert_eq!(f.runtime_name, None);
+    }
+
+    #[test]
+    fn criu_check_outcomes() {
+        let p = lab_host();
+        let c = run_criu_check(&p, Path::new("/usr/sbin/criu"));
+        assert!(!c.passed);
+        assert!(c.output.as_deref().is_some_and(|o| o.contains("root")));
+        let c = run_criu_check(&p, Path::new("/nonexistent/criu"));
+        assert!(!c.passed);
+        assert_eq!(c.output, None);
+        let mut ok = lab_host();
+        ok.outputs.insert(
+            ("/usr/sbin/criu".into(), "check".into()),
+            (true, "Looks good.\n".into()),
+        );
+        let c = run_criu_check(&ok, Path::new("/usr/sbin/criu"));
+        assert!(c.passed);
+        assert_eq!(c.output.as_deref(), Some("Looks good."));
     }
 }

@@ -64,6 +64,20 @@ pub fn run(args: &BuildArgs, format: Format) -> Result<ExitCode> {
         }
     }
     let archive = ArchiveReader::open(&args.archive)?;
+    // Probe the host before any store lock is taken: it runs external programs.
+    let host = if args.no_host_facts {
+        None
+    } else {
+        Some(HostFacts::probe(
+            &SystemProbe,
+            &ProbeOptions {
+                criu_path: args.criu.clone(),
+                skip_criu: false,
+                runtime_name: None,
+                tool_versions: true,
+            },
+        ))
+    };
     let started = Instant::now();
     let input_size = archive.file_size();
     let progress = args.progress && format == Format::Text && std::io::stderr().is_terminal();
@@ -71,6 +85,7 @@ pub fn run(args: &BuildArgs, format: Format) -> Result<ExitCode> {
         args,
         overrides: &overrides,
         progress,
+        host,
     };
 
     let (built, location, extra) = match &dest {
@@ -194,6 +209,8 @@ struct BuildCtx<'a> {
     args: &'a BuildArgs,
     overrides: &'a [(String, String)],
     progress: bool,
+    /// Host facts, `None` with `--no-host-facts`.
+    host: Option<HostFacts>,
 }
 
 fn blob_compression(args: &BuildArgs) -> Result<BlobCompression> {
@@ -271,18 +288,30 @@ fn build_into_layout(
     if reuse {
         // The archive's own bytes become the blob, unless a header must be rewritten.
         let tmp = layout.temp_blob()?;
-        let mut tee = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+        let plain = archive.compression() == Compression::None;
         let mut diff = DiffHasher::default();
         let mut prog = Progress::new(ctx.progress);
-        let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
+        // An uncompressed archive *is* the layer: its digest is the diff_id, so it is
+        // hashed once, not twice.
+        let (summary, blob_digest, blob_size, diff_digest) = if plain {
+            let mut tee = BufWriter::with_capacity(1 << 20, tmp.as_file());
+            let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
+            tee.into_inner().map_err(|e| e.into_error())?;
+            let (d, n) = diff.finish();
+            (summary, d.clone(), n, (d, n))
+        } else {
+            let mut tee = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+            let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
+            let (w, d, n) = tee.finish();
+            w.into_inner().map_err(|e| e.into_error())?;
+            (summary, d, n, diff.finish())
+        };
         prog.done();
-        let (w, blob_digest, blob_size) = tee.finish();
-        w.into_inner().map_err(|e| e.into_error())?;
         if summary.rewritten {
             log::info!("member names need normalising: recompressing instead of reusing the input");
         } else {
             layout.commit_blob(tmp, &blob_digest)?;
-            streamed = Some((summary, diff.finish(), blob_digest, blob_size));
+            streamed = Some((summary, diff_digest, blob_digest, blob_size));
         }
     }
     let (summary, (diff_id, diff_size), blob_digest, blob_size) = match streamed {
@@ -333,19 +362,15 @@ fn finish_image(
     with_index: bool,
     reused: bool,
 ) -> Result<Built> {
-    let host = if ctx.args.no_host_facts {
-        HostFacts::default()
-    } else {
-        HostFacts::probe(
-            &SystemProbe,
-            &ProbeOptions {
-                criu_path: ctx.args.criu.clone(),
-                skip_criu: false,
-                runtime_name: md.runtime.clone(),
-                tool_versions: true,
-            },
-        )
-    };
+    let mut host = ctx.host.clone().unwrap_or_default();
+    if ctx.host.is_some() {
+        // The recorded runtime is known only now; its version is one quick exec.
+        host.runtime_name = md.runtime.clone();
+        host.runtime_version = md
+            .runtime
+            .as_deref()
+            .and_then(|r| crate::host::runtime_version(&SystemProbe, r));
+    }
     let facts = annotations::merge_facts(&md, &host);
     let created = created_time(&md, summary)?;
     let mut ann = annotations::for_checkpoint(&md, &facts, &created);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::annotations::{self, CheckpointFacts, RecordedFacts};
+use crate::annotations::{self, CheckpointFacts};
 use crate::archive::ArchiveReader;
 use crate::cli::{Format, InspectArgs};
 use crate::error::{ExitCode, Result};
@@ -62,7 +62,6 @@ fn inspect_archive(path: &std::path::Path, members: bool) -> Result<(Value, Stri
     let mut ann =
         annotations::for_checkpoint(&md, &annotations::merge_facts(&md, &Default::default()), "");
     ann.remove(annotations::OCI_CREATED);
-    let _ = RecordedFacts::default();
     let json = json!({
         "source": path.display().to_string(),
         "type": "archive",

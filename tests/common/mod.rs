@@ -404,6 +404,12 @@ impl TempStore {
             .expect("tempdir");
         fs::create_dir_all(dir.path().join("root")).expect("root");
         fs::create_dir_all(dir.path().join("runroot")).expect("runroot");
+        let conf = format!(
+            "[storage]\ndriver = \"{driver}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            dir.path().join("root").display(),
+            dir.path().join("runroot").display()
+        );
+        fs::write(dir.path().join("storage.conf"), conf).expect("storage.conf");
         Self {
             dir,
             driver: driver.into(),
@@ -459,6 +465,22 @@ impl Drop for TempStore {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();
+    }
+}
+
+/// The uncompressed tar of an archive file (any compression).
+pub fn decompress_file(p: &Path) -> Vec<u8> {
+    let raw = fs::read(p).expect("read archive");
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .expect("gunzip");
+        out
+    } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::decode_all(&raw[..]).expect("unzstd")
+    } else {
+        raw
     }
 }
 
