@@ -235,36 +235,44 @@ load_image() {
 # --- checkpointctl-image ----------------------------------------------------
 
 build_image() { # ARCHIVE DEST
-  lx "$CPI" build "$1" "$2" || return 1
+  local out
+  say "+ $CPI build $1 $2"
+  out=$(L "$CPI" build "$1" "$2" 2>&1) || { say "$out"; return 1; }
+  say "$out"
+  say "=> $(printf '%s\n' "$out" | grep -E '^ +(image ID|layer) ' | sed 's/^ *//; s/  */ /g' | paste -sd ';' - | sed 's/;/; /g')"
 }
 
-# check_ok SOURCE: check --format json exits 0 with one JSON document.
+# JSON report of `check` (src/commands/check.rs): {"compatible": bool,
+# "checks": [{"name", "verdict": ok|warn|fail, "checkpoint", "host", "reason"}], ...}
+
+# check_ok SOURCE: check --format json exits 0, one JSON document, compatible,
+# no failing rule.
 check_ok() {
-  local out rc=0
+  local out rc=0 failing
   say "+ $CPI check $1 --format json"
   out=$(L "$CPI" check "$1" --format json) || rc=$?
   say "$out"
   [ "$rc" -eq 0 ] || { say "check exited $rc, expected 0"; return 1; }
-  printf '%s\n' "$out" | L jq -e . >/dev/null || { say "stdout is not one JSON document"; return 1; }
+  failing=$(printf '%s\n' "$out" | L jq -er '[.checks[] | select(.verdict == "fail") | .name] | join(",")') \
+    || { say "stdout is not one JSON report with .checks[]"; return 1; }
+  [ -z "$failing" ] || { say "failing checks: $failing"; return 1; }
+  printf '%s\n' "$out" | L jq -e '.compatible == true' >/dev/null || { say ".compatible is not true"; return 1; }
+  say "=> compatible; $(printf '%s\n' "$out" | L jq -r '[.checks[] | "\(.name)=\(.verdict)"] | join(" ")')"
 }
 
-# check_wrong_runtime SOURCE: check --runtime OTHER exits 3 and names the runtime rule.
+# check_wrong_runtime SOURCE: check --runtime OTHER exits 3, and the one
+# failing rule is "runtime".
 check_wrong_runtime() {
-  local out rc=0
+  local out rc=0 failing
   say "+ $CPI check $1 --runtime $OTHER --format json"
   out=$(L "$CPI" check "$1" --runtime "$OTHER" --format json) || rc=$?
   say "$out"
   [ "$rc" -eq 3 ] || { say "check --runtime $OTHER exited $rc, expected 3"; return 1; }
-  # a failing rule named "runtime": an object holding the string "runtime" and
-  # a failing status, or a "runtime" key whose object value has one
-  # shellcheck disable=SC2016
-  printf '%s\n' "$out" | L jq -e '
-    def bad: (type == "string" and (ascii_downcase | IN("fail", "failed", "incompatible", "error")))
-             or . == false;
-    def badobj: any(.[]?; bad);
-    ([.. | objects | select(([.[]? | strings] | index("runtime")) != null and badobj)]
-     + [.. | objects | .runtime? // empty | objects | select(badobj)]) | length > 0' >/dev/null \
-    || { say "the JSON report does not name a failing runtime check"; return 1; }
+  failing=$(printf '%s\n' "$out" | L jq -er '[.checks[] | select(.verdict == "fail") | .name] | join(",")') \
+    || { say "stdout is not one JSON report with .checks[]"; return 1; }
+  [ "$failing" = runtime ] || { say "failing checks: '$failing', expected exactly 'runtime'"; return 1; }
+  printf '%s\n' "$out" | L jq -e '.compatible == false' >/dev/null || { say ".compatible is not false"; return 1; }
+  say "=> exit 3, failing: runtime ($(printf '%s\n' "$out" | L jq -r '.checks[] | select(.name == "runtime") | .reason'))"
 }
 
 plugin_description() {
@@ -327,7 +335,7 @@ run_runtime() {
     b=FAIL ck=- wr=- sc=- rs=- RESTORED=""
     if step "$RT/$comp: checkpointctl-image build ARCHIVE $cs (lab's containers-storage)" build_image "$archive" "$cs"; then
       b=ok
-      stepv sc "$RT/$comp: podman system check: no damage after building $cs" system_check "$cs"
+      stepv sc "$RT/$comp: podman system check: no damage after building $cs" system_check "$cs" "$cs"
       stepv ck "$RT/$comp: check $cs --format json exits 0" check_ok "$cs"
       stepv wr "$RT/$comp: check $cs --runtime $OTHER exits 3 naming runtime" check_wrong_runtime "$cs"
       C=$c0
@@ -349,7 +357,7 @@ run_runtime() {
       rm_counter
       L podman rmi -f "$cs" >/dev/null 2>&1 || true
       if step "$RT/$comp: podman load -i ${oafile##*/} -> $oa" load_image "$oafile" "$oa"; then
-        stepv sc "$RT/$comp: podman system check: no damage after podman load of $oa" system_check "$oa"
+        stepv sc "$RT/$comp: podman system check: no damage after podman load of $oa" system_check "$oa" "$oa"
         C=$c0
         stepv rs "$RT/$comp: podman container restore $oa (loaded from our oci-archive)" restore_image "$oa"
       else
@@ -376,7 +384,7 @@ run_runtime() {
   fi
   if step "$RT/ref: podman container checkpoint --create-image $ref" create_image "$ref"; then
     b=ok
-    stepv sc "$RT/ref: podman system check: no damage after podman --create-image $ref" system_check "$ref"
+    stepv sc "$RT/ref: podman system check: no damage after podman --create-image $ref" system_check "$ref" "$ref"
     stepv ck "$RT/ref: check $ref (Podman's image) --format json exits 0" check_ok "$ref"
     stepv wr "$RT/ref: check $ref --runtime $OTHER exits 3 naming runtime" check_wrong_runtime "$ref"
     stepv rs "$RT/ref: podman container restore $ref" restore_image "$ref"
@@ -433,13 +441,16 @@ pre_checkpoint() {
   note "$RT: pre-checkpoint (podman container checkpoint -P / --with-previous): NOT TESTABLE on this kernel ($(uname -r)): no soft-dirty memory tracking (CONFIG_MEM_SOFT_DIRTY off); criu check --feature mem_dirty_track: $out"
 }
 
-# system_check WHAT: `podman system check` on the lab store reports no damage
-# beyond what the previous call already reported (so each image put into the
-# store is judged on its own); damaged images are named.
+# system_check WHAT [IMAGE]: `podman system check` on the lab store: IMAGE (just
+# put into the store) is not reported damaged, and no damage appears that the
+# previous call did not already report. Damaged images are named.
 SYSCHECK_KNOWN=""
 system_check() {
-  local out rc=0 damaged new id names
+  local out rc=0 damaged new id="" names bad=0
   lx podman images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}' || true
+  if [ -n "${2:-}" ]; then
+    id=$(L podman image inspect --format '{{.ID}}' "$2" 2>&1) || { say "no image $2: $id"; return 1; }
+  fi
   say "+ podman system check"
   out=$(L podman system check 2>&1) || rc=$?
   say "$out"
@@ -449,14 +460,20 @@ system_check() {
   if [ "$rc" -ne 0 ] && [ -z "$damaged" ]; then
     say "podman system check exited $rc without naming damage"; return 1
   fi
+  if [ -n "$id" ] && printf '%s\n' "$damaged" | grep -q "^Damaged image $id"; then
+    say "DAMAGED: $1 (image $id)"; bad=1
+  fi
   if [ -n "$new" ]; then
-    say "NEW DAMAGE after $1:"
+    say "new damage since the previous podman system check:"
     while read -r _ kind id; do
       id=${id%:}
       names=""
       [ "$kind" != image ] || names=$(L podman image inspect --format '{{.RepoTags}}' "$id" 2>/dev/null || true)
       say "  damaged $kind $id $names"
     done <<< "$new"
+    bad=1
+  fi
+  if [ "$bad" = 1 ]; then
     if printf '%s\n' "$out" | grep -qE '\(size:[0-9]+.0,mode:[0-7]+.0755'; then
       say "hint: a directory checked with a file's size and mode: the layer tar has no entry for"
       say "      that directory itself (e.g. volumes/labvol.tar without volumes/), so the tar-split"
@@ -465,9 +482,9 @@ system_check() {
     return 1
   fi
   if [ -n "$damaged" ]; then
-    say "=> no new damage (earlier damage still reported: $(printf '%s\n' "$damaged" | wc -l) items)"
+    say "=> $1 not damaged; earlier damage still reported: $(printf '%s\n' "$damaged" | wc -l) items"
   else
-    say "=> podman system check: no damage (exit $rc)"
+    say "=> no damage (podman system check exit $rc)"
   fi
 }
 
