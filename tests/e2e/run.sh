@@ -65,6 +65,7 @@ RT=runc
 OTHER=crun
 C=""          # counter value at the last checkpoint
 RESTORED=""   # "first..last" counter values seen after the last restore
+SETUP_PID=""  # the background lab setup
 T_START=$(date +%s)
 
 say() { printf '%s\n' "$*"; }
@@ -516,10 +517,37 @@ plugin_list() {
 
 # --- setup, cleanup -------------------------------------------------------
 
+# What the suite must leave alone on the host: its default containers-storage
+# (absent or not) and its network links (no podman0, no veth).
+host_snapshot() {
+  local d
+  for d in /var/lib/containers/storage /run/containers/storage; do
+    if [ -e "$d" ]; then
+      find "$d" -maxdepth 2 -printf '%p %y %s %T@\n' 2>/dev/null | sort
+    else
+      echo "$d absent"
+    fi
+  done
+  ip -o link show 2>/dev/null | awk '{print "link " $2}' | sort
+}
+
+host_untouched() {
+  local before=${TMPDIR:-/tmp}/ckptimg-e2e-host.before
+  host_snapshot > "$before.after"
+  if ! diff -u "$before" "$before.after"; then
+    say "the host changed (above: - before, + after)"; return 1
+  fi
+  say "=> $(grep -c . "$before") entries unchanged: $(grep -E 'absent$' "$before" | tr '\n' ' ')links: $(grep -c '^link ' "$before")"
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM ERR
   set +e
+  if [ -n "${SETUP_PID:-}" ]; then
+    kill -- "-$SETUP_PID" "$SETUP_PID" 2>/dev/null
+    wait "$SETUP_PID" 2>/dev/null
+  fi
   # a signal may arrive while a step's output goes to its log: report on the
   # suite's own stdout/stderr again
   exec 1>&3 2>&4
@@ -586,10 +614,10 @@ main() {
   trap 'SIGNAL=TERM; exit 143' TERM
   trap 'ABORTED_AT="at line $LINENO: $BASH_COMMAND"' ERR
 
-  say "===== lab: $LAB_ROOT (exchange dir $LAB_XFER = /xfer, pidfile $LAB_PIDFILE) ====="
-  local t0=$SECONDS
-  lab_setup
-  say "lab ready in $((SECONDS - t0)) s"
+  say "===== host: what must stay untouched (default store, network links) ====="
+  host_snapshot > "${TMPDIR:-/tmp}/ckptimg-e2e-host.before"
+  say "$(grep -c . "${TMPDIR:-/tmp}/ckptimg-e2e-host.before") entries recorded"
+
   rm -rf "$XD"
   mkdir -p "$XD/logs" "$XD/bin"
   local rt
@@ -597,15 +625,31 @@ main() {
     printf '[engine]\nruntime = "%s"\n' "$rt" > "$XD/rt-$rt.conf"
   done
 
+  # the lab setup (network and disk bound) runs while cargo builds (CPU bound)
+  say "===== lab: $LAB_ROOT (exchange dir $LAB_XFER = /xfer, pidfile $LAB_PIDFILE), setup in the background ====="
+  local t0=$SECONDS setup_log=$XD/logs/lab-setup.log
+  setsid -w bash "$HERE/lab.sh" setup >"$setup_log" 2>&1 &
+  SETUP_PID=$!
+
   local bin=${CHECKPOINTCTL_IMAGE:-}
   if [ -z "$bin" ]; then
     say "===== cargo build --release ====="
-    t0=$SECONDS
     (cd "$TOP" && cargo build --release)
     bin=${CARGO_TARGET_DIR:-$TOP/target}/release/checkpointctl-image
     say "built in $((SECONDS - t0)) s"
   fi
   install -m 0755 "$bin" "$XD/bin/checkpointctl-image"
+
+  local setup_rc=0
+  wait "$SETUP_PID" || setup_rc=$?
+  SETUP_PID=""
+  if [ "$setup_rc" -ne 0 ]; then
+    say "lab setup failed (exit $setup_rc); last lines of $setup_log:"
+    tail -n 40 "$setup_log" | sed 's/^/      | /'
+    fail "lab setup (tests/e2e/lab.sh setup)" "exit $setup_rc"
+    exit 1
+  fi
+  say "lab ready after $((SECONDS - t0)) s (log: $setup_log)"
 
   say ""
   say "===== lab versions ====="
@@ -620,6 +664,7 @@ main() {
   for rt in $E2E_RUNTIMES; do
     run_runtime "$rt"
   done
+  step "host: default store and network links unchanged" host_untouched || true
   DONE=1
 }
 
