@@ -14,7 +14,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "checkpointctl-image",
     version,
     about = "Build, check and inspect OCI checkpoint images from container checkpoint archives",
-    args_conflicts_with_subcommands = true,
     subcommand_required = false,
     arg_required_else_help = true
 )]

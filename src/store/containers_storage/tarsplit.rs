@@ -18,14 +18,16 @@ use std::io::Write;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use crc::{CRC_64_GO_ISO, Crc, Digest};
+use crc::{CRC_64_GO_ISO, Crc, Digest, Table};
 use serde_json::json;
 
 use crate::archive::Entry;
 use crate::error::Result;
 
 /// tar-split's body checksum.
-pub static CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_GO_ISO);
+/// Slice-by-16 tables: about 4x the throughput of the default byte-wise table,
+/// for 16 KiB of tables; every layer byte goes through it.
+pub static CRC64: Crc<u64, Table<16>> = Crc::<u64, Table<16>>::new(&CRC_64_GO_ISO);
 /// Entry type of a file.
 pub const TYPE_FILE: u64 = 1;
 /// Entry type of a raw segment.
@@ -37,7 +39,7 @@ pub struct TarSplitWriter<W: Write> {
     out: W,
     pending: Vec<u8>,
     position: u64,
-    crc: Option<Digest<'static, u64>>,
+    crc: Option<Digest<'static, u64, Table<16>>>,
 }
 
 impl<W: Write> std::fmt::Debug for TarSplitWriter<W> {
