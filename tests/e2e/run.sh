@@ -649,7 +649,7 @@ main() {
     fail "lab setup (tests/e2e/lab.sh setup)" "exit $setup_rc"
     exit 1
   fi
-  say "lab ready after $((SECONDS - t0)) s (log: $setup_log)"
+  say "lab ready; setup and build took $((SECONDS - t0)) s together (setup log: $setup_log)"
 
   say ""
   say "===== lab versions ====="
