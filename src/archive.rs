@@ -407,7 +407,8 @@ struct Parser<R: Read> {
     offset: u64,
     summary: Summary,
     seen: HashMap<String, EntryKind>,
-    implied_dirs: std::collections::HashSet<String>,
+    /// Parent directories this parser added because the archive only implied them.
+    synthesized: std::collections::HashSet<String>,
     core_captured: bool,
 }
 
@@ -418,7 +419,7 @@ impl<R: Read> Parser<R> {
             offset: 0,
             summary: Summary::default(),
             seen: HashMap::new(),
-            implied_dirs: Default::default(),
+            synthesized: Default::default(),
             core_captured: false,
         }
     }
@@ -610,7 +611,16 @@ impl<R: Read> Parser<R> {
             self.summary.rewritten = true;
             return Ok(());
         };
-        self.check_path(&name, &path, kind)?;
+        // An explicit entry for a directory synthesised earlier: the layer has it already.
+        if kind == EntryKind::Dir && self.synthesized.contains(&path) {
+            log::debug!(
+                "member {name}: directory entry after its contents; keeping the earlier one"
+            );
+            self.skip_body(body_size)?;
+            self.summary.rewritten = true;
+            return Ok(());
+        }
+        let missing_parents = self.check_path(&name, &path)?;
 
         let link = match kind {
             EntryKind::Symlink => {
@@ -682,6 +692,9 @@ impl<R: Read> Parser<R> {
             link,
             xattrs,
         };
+        for parent in &missing_parents {
+            self.synthesize_dir(parent, entry.mtime, visit)?;
+        }
         visit(Event::Raw(&header_bytes))?;
         self.summary.layer_size += header_bytes.len() as u64;
         visit(Event::Begin(&entry))?;
@@ -712,7 +725,9 @@ impl<R: Read> Parser<R> {
         Ok(())
     }
 
-    fn check_path(&mut self, name: &str, path: &str, kind: EntryKind) -> Result<()> {
+    /// Validate a member's path; returns the parent directories it implies that have no
+    /// entry yet (outermost first).
+    fn check_path(&mut self, name: &str, path: &str) -> Result<Vec<String>> {
         for comp in path.split('/') {
             if comp.starts_with(".wh.") {
                 bail!("member {name}: whiteout files are not allowed in a checkpoint archive");
@@ -721,9 +736,7 @@ impl<R: Read> Parser<R> {
         if let Some(prev) = self.seen.get(path) {
             bail!("member {name}: duplicate path (already seen as a {prev:?})");
         }
-        if self.implied_dirs.contains(path) && kind != EntryKind::Dir {
-            bail!("member {name}: conflicts with a directory of the same path");
-        }
+        let mut missing = Vec::new();
         let mut ancestor = String::new();
         let comps: Vec<&str> = path.split('/').collect();
         for comp in &comps[..comps.len() - 1] {
@@ -732,7 +745,8 @@ impl<R: Read> Parser<R> {
             }
             ancestor.push_str(comp);
             match self.seen.get(&ancestor) {
-                Some(EntryKind::Dir) | None => {}
+                Some(EntryKind::Dir) => {}
+                None => missing.push(ancestor.clone()),
                 Some(EntryKind::Symlink) => {
                     bail!(
                         "member {name}: parent {ancestor:?} is a symlink (escape through a symlink)"
@@ -740,8 +754,54 @@ impl<R: Read> Parser<R> {
                 }
                 Some(_) => bail!("member {name}: parent {ancestor:?} is not a directory"),
             }
-            self.implied_dirs.insert(ancestor.clone());
         }
+        Ok(missing)
+    }
+
+    /// Emit an explicit directory entry for a parent the archive only implies.
+    ///
+    /// Podman's exports have `volumes/NAME.tar` without a `volumes/` entry. Extracted
+    /// as-is, containers-storage creates the directory itself, and `podman system check`
+    /// then reports the layer as modified (and `--repair` deletes the image). Podman's own
+    /// `--create-image` layer has the entry; so does ours: mode 0755 (what c/storage
+    /// creates), root-owned, the child's mtime (deterministic).
+    fn synthesize_dir(
+        &mut self,
+        path: &str,
+        mtime: i64,
+        visit: &mut dyn FnMut(Event<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(0);
+        h.set_mtime(mtime.max(0) as u64);
+        let mut block = [0u8; BLOCK];
+        block.copy_from_slice(h.as_bytes());
+        let layer_name = format!("{path}/");
+        let bytes = regenerate_header(&block, &[], &layer_name, None)?;
+        let entry = Entry {
+            path: path.to_string(),
+            layer_name,
+            kind: EntryKind::Dir,
+            size: 0,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: mtime.max(0),
+            mtime_nsec: 0,
+            link: None,
+            xattrs: Vec::new(),
+        };
+        visit(Event::Raw(&bytes))?;
+        self.summary.layer_size += bytes.len() as u64;
+        visit(Event::Begin(&entry))?;
+        visit(Event::End(&entry))?;
+        self.summary.rewritten = true;
+        self.synthesized.insert(path.to_string());
+        self.record(&entry);
         Ok(())
     }
 
@@ -1074,6 +1134,77 @@ mod tests {
         assert_eq!(sniff_compression(b"").ok(), Some(Compression::None));
         assert!(sniff_compression(b"BZh91AY").is_err());
         assert!(sniff_compression(&[0xfd, b'7', b'z', b'X', b'Z', 0]).is_err());
+    }
+
+    /// Stream a tar given as bytes; returns (layer bytes, summary).
+    fn stream_bytes(tar: &[u8]) -> Result<(Vec<u8>, Summary)> {
+        let dir = tempfile::tempdir()?;
+        let p = dir.path().join("a.tar");
+        std::fs::write(&p, tar)?;
+        let mut layer = Vec::new();
+        let summary = ArchiveReader::open(&p)?.stream(None, &mut |ev| {
+            match ev {
+                Event::Raw(b) | Event::Body(b) => layer.extend_from_slice(b),
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok((layer, summary))
+    }
+
+    fn tar_of(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, typ, data) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(*typ);
+            h.set_mode(0o640);
+            h.set_mtime(1000);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, *data).expect("append");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    #[test]
+    fn implied_parents_become_explicit_directories() {
+        use tar::EntryType::{Directory, Regular};
+        let input = tar_of(&[
+            ("a/b/c", Regular, b"x"),
+            ("a/", Directory, b""),
+            ("d", Regular, b""),
+        ]);
+        let (layer, summary) = stream_bytes(&input).expect("stream");
+        assert!(summary.rewritten);
+        let mut ar = tar::Archive::new(&layer[..]);
+        let got: Vec<(String, tar::EntryType, u32)> = ar
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                let h = e.header();
+                (
+                    e.path().expect("path").display().to_string(),
+                    h.entry_type(),
+                    h.mode().expect("mode"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a/".into(), Directory, 0o755),
+                ("a/b/".into(), Directory, 0o755),
+                ("a/b/c".into(), Regular, 0o640),
+                ("d".into(), Regular, 0o640),
+            ]
+        );
+        let paths: Vec<&str> = summary.members.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["a", "a/b", "a/b/c", "d"]);
+        // Without implied parents the layer is the input, byte for byte.
+        let plain = tar_of(&[("a/", Directory, b""), ("a/f", Regular, b"y")]);
+        let (layer, summary) = stream_bytes(&plain).expect("stream");
+        assert!(!summary.rewritten);
+        assert!(layer == plain);
     }
 
     #[test]
