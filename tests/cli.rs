@@ -311,3 +311,46 @@ fn global_options_before_or_after_the_subcommand() {
         assert_eq!(json(&out)["engine"], "podman", "{args:?}");
     }
 }
+
+/// `--progress` draws bytes and rate on a terminal, and stays silent when stderr is not
+/// a terminal or with `--format json` (engines parse stdout and log stderr).
+#[test]
+fn progress_only_on_a_terminal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = podman_fixture("runc", "counter-none.tar");
+    let a = a.to_str().expect("utf8");
+    let out = ok(run_s(&[
+        "build",
+        "--progress",
+        a,
+        &format!("oci:{}/p1", tmp.path().display()),
+    ]));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("MiB/s"),
+        "no progress without a terminal"
+    );
+    if which::which("script").is_err() {
+        eprintln!("SKIPPED: script(1) is not installed; the terminal case is not tested");
+        return;
+    }
+    // script(1) gives the child a pseudo-terminal.
+    for (format, shown) in [("text", true), ("json", false)] {
+        let cmd = format!(
+            "{} build --progress --format {format} {a} oci:{}/p-{format}",
+            bin().display(),
+            tmp.path().display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let tty = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(tty.contains("MiB/s"), shown, "--format {format}: {tty}");
+    }
+}
