@@ -780,3 +780,54 @@ fn issue3_truncated_archive_leaves_no_layer_behind() {
         assert_store_consistent(&s);
     }
 }
+
+/// A non-root writer outside the engine's user namespace is refused before anything is
+/// written (CONTAINERS-STORAGE.md §7), rather than failing half-way on chown.
+#[test]
+fn issue3_rootless_writer_is_refused_up_front() {
+    if !common::have_root() || !common::have("setpriv") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("store");
+    std::fs::create_dir(&root).expect("mkdir");
+    // nobody must be able to reach the binary and the fixture.
+    let archive = tmp.path().join("a.tar");
+    std::fs::copy(common::podman_fixture("runc", "counter-none.tar"), &archive).expect("copy");
+    let bin = tmp.path().join("checkpointctl-image");
+    std::fs::copy(common::bin(), &bin).expect("copy bin");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [tmp.path(), root.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["build", "--format", "json"])
+        .arg(&archive)
+        .arg(format!(
+            "containers-storage:[vfs@{}+{}]x",
+            root.join("g").display(),
+            root.join("r").display()
+        ))
+        .env("HOME", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = common::json(&out);
+    assert!(
+        j["error"]
+            .as_str()
+            .expect("error")
+            .contains("podman unshare"),
+        "{j}"
+    );
+    assert!(!root.join("g").exists(), "nothing written");
+}

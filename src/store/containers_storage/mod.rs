@@ -129,6 +129,15 @@ impl Store {
     /// not parse (nothing is written then), or I/O errors.
     pub fn open(spec: &StorageSpec) -> Result<Store> {
         let cfg = config::resolve(spec)?;
+        // Layers keep the archive's owners (root). Outside the engine's user namespace a
+        // non-root writer cannot chown them, and the store's id mappings would not match
+        // (CONTAINERS-STORAGE.md §7): refuse up front instead of failing half-way.
+        if !nix::unistd::geteuid().is_root() {
+            bail!(
+                "containers-storage {}: writing needs root or the engine's user namespace (run it under `podman unshare`)",
+                cfg.graphroot.display()
+            );
+        }
         // Refuse before writing anything: a file we cannot parse is never rewritten.
         records::load_array(&cfg.layers_dir().join("layers.json"))?;
         records::load_array(&cfg.images_dir().join("images.json"))?;
