@@ -28,6 +28,7 @@
 # missed (they are printed as PASS/MISS) or when buildah or a containers-storage backend is
 # missing or fails (printed as SKIPPED/FAILED). It exits non-zero when the benchmark itself
 # is broken: archive generation, the floors or a checkpointctl-image `oci:` build failing.
+# shellcheck disable=SC2016  # the bash -c scripts expand their variables themselves
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
 
@@ -142,9 +143,10 @@ workdir=$(cd "$workdir" && pwd)
 unmount_under() { # DIR: unmount whatever a buildah/overlay run left mounted below DIR
     local m
     while read -r m; do
-        [[ -n $m ]] && umount -l "$m" 2>/dev/null || true
+        if [[ -n $m ]]; then umount -l "$m" 2>/dev/null || true; fi
     done < <(findmnt -rn -o TARGET 2>/dev/null | grep -F "$1/" | sort -r || true)
 }
+# shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     unmount_under "$workdir"
     if ((own_workdir && !keep)); then
@@ -237,6 +239,8 @@ record() {
     return $rc
 }
 
+# The scripts below are run with `bash -c` and take their paths from the environment
+# (single quotes on purpose: SC2016 is disabled at the top of the file).
 # The buildah recipe checkpointctl build / podman --create-image use, one annotation per call.
 buildah_recipe='set -e
 b() { buildah --root "$R" --runroot "$RR" --storage-driver overlay "$@"; }
