@@ -22,7 +22,8 @@
 #   --keep              do not remove the default workdir at exit
 #   -h, --help          this text
 #
-# Every run gets a fresh throwaway store under the workdir: podman's default store
+# Each run is measured by measure.py (wall, /usr/bin/time's user/sys/max RSS of the process
+# tree, and the command's own VmHWM). Every run gets a fresh throwaway store under the workdir: podman's default store
 # (/var/lib/containers/storage) is never used (CONTAINERS_STORAGE_CONF points at a private
 # storage.conf as well). The script measures, it does not judge: it exits 0 when targets are
 # missed (they are printed as PASS/MISS) or when buildah or a containers-storage backend is
@@ -216,26 +217,24 @@ archive_for() { # SIZE -> path of the .tar (and .tar.zst), generated unless cach
 }
 
 # ---- one measured command ------------------------------------------------------------------
-# record SIZE INPUT CASE ROUND RUNDIR -- ARGV...: run ARGV under /usr/bin/time, append a row
-# to raw.tsv: size input case round rc wall_s user_s sys_s maxrss_kib error
+# record SIZE INPUT CASE ROUND RUNDIR -- ARGV...: run ARGV under measure.py (/usr/bin/time
+# plus the command's own VmHWM), append a row to raw.tsv:
+# size input case round rc wall_s user_s sys_s tree_maxrss_kib own_hwm_kib error
 record() {
     local size=$1 input=$2 case=$3 round=$4 rd=$5
     shift 6
-    local rc=0 t0 t1
-    t0=$EPOCHREALTIME
-    /usr/bin/time -f '%U %S %M' -o "$rd/.time" "$@" >"$rd/.out" 2>"$rd/.err" </dev/null || rc=$?
-    t1=$EPOCHREALTIME
-    local user=0 sys=0 rss=0 err=""
-    if [[ -s $rd/.time ]]; then
-        # /usr/bin/time prints "Command exited with non-zero status N" first on failure
-        read -r user sys rss < <(tail -n 1 "$rd/.time")
+    local rc=0
+    python3 "$here/measure.py" "$rd/.measure" -- "$@" >"$rd/.out" 2>"$rd/.err" </dev/null || rc=$?
+    local wall=0 user=0 sys=0 rss=0 own=0 err=""
+    if [[ -s $rd/.measure ]]; then
+        read -r wall user sys rss own <"$rd/.measure"
     fi
     if ((rc != 0)); then
         err=$(grep -v '^$' "$rd/.err" | tail -n 3 | tr '\t\n' '  ' | cut -c1-300 | sed 's/ *$//')
         [[ -n $err ]] || err="exit status $rc"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$input" "$case" "$round" "$rc" \
-        "$(python3 -c "print(f'{$t1-$t0:.6f}')")" "$user" "$sys" "$rss" "$err" >>"$raw"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$input" "$case" "$round" \
+        "$rc" "$wall" "$user" "$sys" "$rss" "$own" "$err" >>"$raw"
     return $rc
 }
 
@@ -319,7 +318,7 @@ run_check() { # SIZE ARCHIVE
         log "check: containers-storage build failed, timing check on the oci: image instead"
     else
         log "check: could not build an image to check"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${size^^}" "tar" "check" 0 1 0 0 0 0 \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${size^^}" "tar" "check" 0 1 0 0 0 0 0 \
             "no image to check: $(tail -n 1 "$cd/build.log" | cut -c1-200)" >>"$raw"
         return 0
     fi
@@ -342,7 +341,7 @@ import sys
 p = sys.argv[1]
 lines = open(p).read().splitlines()
 f = lines[-1].split("\t")
-f[4] = "0"; f[9] = "exit 3 (host not compatible; check ran)"
+f[4] = "0"; f[10] = "exit 3 (host not compatible; check ran)"
 lines[-1] = "\t".join(f)
 open(p, "w").write("\n".join(lines) + "\n")
 PY
@@ -399,14 +398,14 @@ PY
                 want_on "$c" "$input" || continue
                 key="$input/$c"
                 if [[ $c == buildah ]] && ((!have_buildah)); then
-                    ((round == 0)) && printf '%s\t%s\t%s\t0\t-1\t0\t0\t0\t0\tbuildah not installed\n' \
+                    ((round == 0)) && printf '%s\t%s\t%s\t0\t-1\t0\t0\t0\t0\t0\tbuildah not installed\n' \
                         "$size" "$input" "$c" >>"$raw"
                     continue
                 fi
                 [[ -n ${dead[$key]:-} ]] && continue
                 if ! run_case "$size" "$input" "$c" "$round" "$ain" "$ann"; then
                     dead[$key]=1
-                    log "$size $input $c: FAILED: $(tail -n 1 "$raw" | cut -f10)"
+                    log "$size $input $c: FAILED: $(tail -n 1 "$raw" | cut -f11)"
                     case "$c" in oci-* | floor-*) essential_failed=1 ;; esac
                 fi
             done
