@@ -23,9 +23,9 @@
 #   -h, --help          this text
 #
 # Each run is measured by measure.py (wall, /usr/bin/time's user/sys/max RSS of the process
-# tree, and the command's own VmHWM). Every run gets a fresh throwaway store under the workdir: podman's default store
-# (/var/lib/containers/storage) is never used (CONTAINERS_STORAGE_CONF points at a private
-# storage.conf as well). The script measures, it does not judge: it exits 0 when targets are
+# tree, and the command's own VmHWM) and gets a fresh throwaway store under the workdir:
+# podman's default store (/var/lib/containers/storage) is never used
+# (CONTAINERS_STORAGE_CONF points at a private storage.conf as well). The script measures, it does not judge: it exits 0 when targets are
 # missed (they are printed as PASS/MISS) or when buildah or a containers-storage backend is
 # missing or fails (printed as SKIPPED/FAILED). It exits non-zero when the benchmark itself
 # is broken: archive generation, the floors or a checkpointctl-image `oci:` build failing.
@@ -51,7 +51,7 @@ no_build=0
 workdir=""
 keep=0
 
-usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/p' "${BASH_SOURCE[0]}" | grep '^#' | grep -v shellcheck | sed 's/^# \{0,1\}//'; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 
 while [[ $# -gt 0 ]]; do
