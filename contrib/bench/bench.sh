@@ -25,10 +25,12 @@
 # Each run is measured by measure.py (wall, /usr/bin/time's user/sys/max RSS of the process
 # tree, and the command's own VmHWM) and gets a fresh throwaway store under the workdir:
 # podman's default store (/var/lib/containers/storage) is never used
-# (CONTAINERS_STORAGE_CONF points at a private storage.conf as well). The script measures, it does not judge: it exits 0 when targets are
-# missed (they are printed as PASS/MISS) or when buildah or a containers-storage backend is
-# missing or fails (printed as SKIPPED/FAILED). It exits non-zero when the benchmark itself
-# is broken: archive generation, the floors or a checkpointctl-image `oci:` build failing.
+# (CONTAINERS_STORAGE_CONF points at a private storage.conf as well).
+#
+# The script measures, it does not judge: it exits 0 when targets are missed (printed as
+# PASS/MISS) or when buildah or a containers-storage backend is missing or fails (printed as
+# SKIPPED/FAILED). It exits non-zero when the benchmark itself is broken: archive
+# generation, the floors or a checkpointctl-image `oci:` build failing.
 # shellcheck disable=SC2016  # the bash -c scripts expand their variables themselves
 set -euo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
