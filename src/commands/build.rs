@@ -18,7 +18,7 @@ use crate::err;
 use crate::error::{Error, ExitCode, Result};
 use crate::host::{HostFacts, ProbeOptions, SystemProbe};
 use crate::image::digest::{HashingWriter, sha256_hex};
-use crate::image::layer::{BlobCompression, BlobWriter, DiffHasher, LayerSink, pump};
+use crate::image::layer::{BlobCompression, BlobWriter, CopySink, DiffHasher, LayerSink, pump};
 use crate::image::{ImageInput, ImageParts, LayerDesc, assemble};
 use crate::metadata::{self, CheckpointMetadata};
 use crate::store::containers_storage::Store;
@@ -320,18 +320,27 @@ fn build_into_layout(
         None => {
             let archive = ArchiveReader::open(&path)?;
             let tmp = layout.temp_blob()?;
-            let mut blob = BlobWriter::new(
-                BufWriter::with_capacity(1 << 20, tmp.as_file()),
-                compression,
-            )?;
+            let out = BufWriter::with_capacity(1 << 20, tmp.as_file());
             let mut diff = DiffHasher::default();
             let mut prog = Progress::new(ctx.progress);
-            let summary = pump(archive, None, &mut [&mut diff, &mut blob, &mut prog])?;
+            let (summary, diff_digest, blob_digest, blob_size) =
+                if compression == BlobCompression::None {
+                    // The blob is the layer tar: its digest is the diff_id.
+                    let mut blob = CopySink(out);
+                    let summary = pump(archive, None, &mut [&mut diff, &mut blob, &mut prog])?;
+                    blob.0.into_inner().map_err(|e| e.into_error())?;
+                    let (d, n) = diff.finish();
+                    (summary, (d.clone(), n), d, n)
+                } else {
+                    let mut blob = BlobWriter::new(out, compression)?;
+                    let summary = pump(archive, None, &mut [&mut diff, &mut blob, &mut prog])?;
+                    let (w, d, n) = blob.finish()?;
+                    w.into_inner().map_err(|e| e.into_error())?;
+                    (summary, diff.finish(), d, n)
+                };
             prog.done();
-            let (w, blob_digest, blob_size) = blob.finish()?;
-            w.into_inner().map_err(|e| e.into_error())?;
             layout.commit_blob(tmp, &blob_digest)?;
-            (summary, diff.finish(), blob_digest, blob_size)
+            (summary, diff_digest, blob_digest, blob_size)
         }
     };
     let md = metadata::from_archive(&summary)?;

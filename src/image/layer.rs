@@ -73,6 +73,22 @@ impl LayerSink for DiffHasher {
 /// zstd multi-threading job size (bytes of input per job).
 const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
+/// Writes the layer tar as it is (an uncompressed blob whose digest is the diff_id, so it
+/// is not hashed a second time).
+#[derive(Debug)]
+pub struct CopySink<W: Write>(pub W);
+
+impl<W: Write> LayerSink for CopySink<W> {
+    fn raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0.write_all(bytes)?;
+        Ok(())
+    }
+    fn body(&mut self, chunk: &[u8]) -> Result<()> {
+        self.0.write_all(chunk)?;
+        Ok(())
+    }
+}
+
 /// Layer blob compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobCompression {
