@@ -250,15 +250,21 @@ mod tests {
         let mut ex = Extractor::new(root.clone());
         let mut ts = TarSplitWriter::new(Vec::new());
         let reader = ArchiveReader::open(&tar_path).expect("open");
+        // The layer as streamed (the parser adds the long name's implied parent dir).
+        let mut layer = Vec::new();
         reader
             .stream(None, &mut |ev| {
                 match ev {
-                    crate::archive::Event::Raw(b) => ts.raw(b)?,
+                    crate::archive::Event::Raw(b) => {
+                        layer.extend_from_slice(b);
+                        ts.raw(b)?
+                    }
                     crate::archive::Event::Begin(e) => {
                         ts.begin(e)?;
                         ex.begin(e)?;
                     }
                     crate::archive::Event::Body(b) => {
+                        layer.extend_from_slice(b);
                         ts.body(b);
                         ex.body(b)?;
                     }
@@ -279,6 +285,14 @@ mod tests {
             "{text}"
         );
         let back = reassemble(&nd, &root).expect("reassemble");
-        assert_eq!(back, std::fs::read(&tar_path).expect("read"));
+        assert!(
+            back == layer,
+            "reassembly must give the layer byte for byte"
+        );
+        let input = std::fs::read(&tar_path).expect("read");
+        assert!(
+            layer.len() > input.len(),
+            "the implied parent directory was added"
+        );
     }
 }
