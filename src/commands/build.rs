@@ -119,7 +119,7 @@ pub fn run(args: &BuildArgs, format: Format) -> Result<ExitCode> {
             let mut prog = Progress::new(progress);
             let summary = pump(archive, None, &mut [&mut diff, &mut layer, &mut prog])?;
             prog.done();
-            let (diff_id, diff_size) = diff.finish();
+            let (diff_id, diff_size) = diff.finish()?;
             let md = metadata::from_archive(&summary)?;
             let pending = layer.commit(&diff_id, diff_size)?;
             let layer_desc = LayerDesc {
@@ -283,33 +283,29 @@ fn build_into_layout(
     compression: BlobCompression,
 ) -> Result<Built> {
     let path = archive.path().to_path_buf();
-    let reuse = same_compression(archive.compression(), compression)
+    // Reuse the archive's bytes as the blob only for a compressed archive already in the
+    // requested compression: that saves recompressing. An uncompressed archive gains
+    // nothing from it (writing the layer tar costs the same), so it is streamed directly.
+    let reuse = archive.compression() != Compression::None
+        && same_compression(archive.compression(), compression)
         && ctx.args.compression_level.is_none();
     let mut streamed = None;
     if reuse {
-        // The archive's own bytes become the blob, unless a header must be rewritten.
+        // Speculative: if a member must be rewritten (e.g. an implied parent directory),
+        // the tee'd bytes are not the layer and the archive is read again below.
         let tmp = layout.temp_blob()?;
-        let plain = archive.compression() == Compression::None;
         let mut diff = DiffHasher::default();
         let mut prog = Progress::new(ctx.progress);
-        // An uncompressed archive *is* the layer: its digest is the diff_id, so it is
-        // hashed once, not twice.
-        let (summary, blob_digest, blob_size, diff_digest) = if plain {
-            let mut tee = BufWriter::with_capacity(1 << 20, tmp.as_file());
-            let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
-            tee.into_inner().map_err(|e| e.into_error())?;
-            let (d, n) = diff.finish();
-            (summary, d.clone(), n, (d, n))
-        } else {
-            let mut tee = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
-            let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
-            let (w, d, n) = tee.finish();
-            w.into_inner().map_err(|e| e.into_error())?;
-            (summary, d, n, diff.finish())
-        };
+        let mut tee = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+        let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
+        let (w, blob_digest, blob_size) = tee.finish();
+        w.into_inner().map_err(|e| e.into_error())?;
+        let diff_digest = diff.finish()?;
         prog.done();
         if summary.rewritten {
-            log::info!("member names need normalising: recompressing instead of reusing the input");
+            log::info!(
+                "member names or directories need rewriting: recompressing instead of reusing the input"
+            );
         } else {
             layout.commit_blob(tmp, &blob_digest)?;
             streamed = Some((summary, diff_digest, blob_digest, blob_size));
@@ -329,14 +325,14 @@ fn build_into_layout(
                     let mut blob = CopySink(out);
                     let summary = pump(archive, None, &mut [&mut diff, &mut blob, &mut prog])?;
                     blob.0.into_inner().map_err(|e| e.into_error())?;
-                    let (d, n) = diff.finish();
+                    let (d, n) = diff.finish()?;
                     (summary, (d.clone(), n), d, n)
                 } else {
                     let mut blob = BlobWriter::new(out, compression)?;
                     let summary = pump(archive, None, &mut [&mut diff, &mut blob, &mut prog])?;
                     let (w, d, n) = blob.finish()?;
                     w.into_inner().map_err(|e| e.into_error())?;
-                    (summary, diff.finish(), d, n)
+                    (summary, diff.finish()?, d, n)
                 };
             prog.done();
             layout.commit_blob(tmp, &blob_digest)?;
