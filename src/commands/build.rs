@@ -23,7 +23,7 @@ use crate::image::{ImageInput, ImageParts, LayerDesc, assemble};
 use crate::metadata::{self, CheckpointMetadata};
 use crate::store::containers_storage::Store;
 use crate::store::oci_archive::Staging;
-use crate::store::oci_layout::OciLayout;
+use crate::store::oci_layout::{BlobFile, OciLayout};
 use crate::store::{ImageRef, parse_destination};
 
 const CREATED_BY: &str = concat!("checkpointctl-image build ", env!("CARGO_PKG_VERSION"));
@@ -296,7 +296,10 @@ fn build_into_layout(
         let tmp = layout.temp_blob()?;
         let mut diff = DiffHasher::default();
         let mut prog = Progress::new(ctx.progress);
-        let mut tee = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+        let mut tee = HashingWriter::new(BufWriter::with_capacity(
+            1 << 20,
+            BlobFile::new(tmp.as_file()),
+        ));
         let summary = pump(archive, Some(&mut tee), &mut [&mut diff, &mut prog])?;
         let (w, blob_digest, blob_size) = tee.finish();
         w.into_inner().map_err(|e| e.into_error())?;
@@ -316,7 +319,7 @@ fn build_into_layout(
         None => {
             let archive = ArchiveReader::open(&path)?;
             let tmp = layout.temp_blob()?;
-            let out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+            let out = BufWriter::with_capacity(1 << 20, BlobFile::new(tmp.as_file()));
             let mut diff = DiffHasher::default();
             let mut prog = Progress::new(ctx.progress);
             let (summary, diff_digest, blob_digest, blob_size) =
