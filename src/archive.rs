@@ -671,7 +671,7 @@ impl<R: Read> Parser<R> {
             } else {
                 None
             };
-            regenerate_header(block, &kept_pax, &layer_name, hard)?
+            regenerate_header(block, &kept_pax, &layer_name, hard)
         } else {
             layer_name = name.clone();
             let mut raw = pend.raw;
@@ -781,7 +781,7 @@ impl<R: Read> Parser<R> {
         let mut block = [0u8; BLOCK];
         block.copy_from_slice(h.as_bytes());
         let layer_name = format!("{path}/");
-        let bytes = regenerate_header(&block, &[], &layer_name, None)?;
+        let bytes = regenerate_header(&block, &[], &layer_name, None);
         let entry = Entry {
             path: path.to_string(),
             layer_name,
@@ -1024,7 +1024,7 @@ fn regenerate_header(
     kept_pax: &[(String, Vec<u8>)],
     name: &str,
     hard_link: Option<&str>,
-) -> Result<Vec<u8>> {
+) -> Vec<u8> {
     let mut block = *orig;
     let mut pax: Vec<(String, Vec<u8>)> = kept_pax.to_vec();
     let is_posix_ustar = &orig[257..263] == b"ustar\0";
@@ -1068,7 +1068,7 @@ fn regenerate_header(
         out.extend_from_slice(&body);
     }
     out.extend_from_slice(&block);
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -314,6 +314,7 @@ fn build_into_layout(
             streamed = Some((summary, diff_digest, blob_digest, blob_size));
         }
     }
+    let reused = streamed.is_some();
     let (summary, (diff_id, diff_size), blob_digest, blob_size) = match streamed {
         Some(s) => s,
         None => {
@@ -350,7 +351,7 @@ fn build_into_layout(
         diff_id,
         diff_size,
     };
-    let built = finish_image(ctx, md, &summary, layer, ctx.args.index, reuse)?;
+    let built = finish_image(ctx, md, &summary, layer, ctx.args.index, reused)?;
     layout.put_json(&built.parts.config)?;
     layout.put_json(&built.parts.manifest)?;
     match &built.parts.index {
@@ -404,7 +405,7 @@ fn finish_image(
         parts,
         annotations: ann,
         created,
-        reused_input: reused && !summary.rewritten,
+        reused_input: reused,
     })
 }
 

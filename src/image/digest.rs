@@ -25,7 +25,7 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn sha256_hex(digest: &str) -> Option<&str> {
     digest
         .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .filter(|h| crate::metadata::is_hex64(h))
 }
 
 /// A running sha256 with a byte count.

@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::cli::StorageArgs;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 
 /// containers-storage location and driver; `None` = resolve as Podman does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -241,6 +241,41 @@ pub fn parse_source(s: &OsString) -> Result<Source> {
         }
     }
     Ok(Source::Image(parse_image_ref(s, true)?))
+}
+
+/// Write `path` atomically, as c/storage's `AtomicWriteFile` does and as OCI layouts need:
+/// a temp file `.tmp-<name>*` next to it (created 0600), written, fsynced, given `mode`,
+/// renamed over `path`, then the directory synced. On error the temp file is removed and
+/// `path` is untouched.
+///
+/// # Errors
+/// I/O errors, naming `path`.
+pub fn atomic_write(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = || format!("writing {}", path.display());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| crate::err!("{}: no file name", path.display()))?
+        .to_string_lossy();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".tmp-{name}"))
+        .tempfile_in(dir)
+        .with_context(ctx)?;
+    tmp.write_all(bytes).with_context(ctx)?;
+    tmp.as_file().sync_all().with_context(ctx)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(ctx)?;
+    tmp.persist(path).map_err(|e| e.error).with_context(ctx)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// An image read back from a store, as `check` and `inspect` need it.

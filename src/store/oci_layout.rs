@@ -23,7 +23,7 @@ use crate::annotations::OCI_REF_NAME;
 use crate::error::{Context, Result};
 use crate::image::digest::{sha256_digest, sha256_hex};
 use crate::image::{JsonBlob, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
-use crate::store::StoredImage;
+use crate::store::{StoredImage, atomic_write};
 use crate::{bail, err};
 
 /// The largest manifest, index or config read into memory.
@@ -87,7 +87,11 @@ impl OciLayout {
             }
             mkdir_private(&dir.join("blobs/sha256"))?;
             if !dir.join("oci-layout").exists() {
-                atomic_write(dir, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+                atomic_write(
+                    &dir.join("oci-layout"),
+                    br#"{"imageLayoutVersion":"1.0.0"}"#,
+                    0o644,
+                )?;
             }
             Ok(())
         })()
@@ -206,7 +210,7 @@ impl OciLayout {
         }
         manifests.push(desc);
         let bytes = serde_json::to_vec(&index)?;
-        atomic_write(&self.dir, "index.json", &bytes)
+        atomic_write(&self.dir.join("index.json"), &bytes, 0o644)
     }
 
     /// Undo this run: remove the blobs it added, or the whole layout if it created it.
@@ -424,27 +428,5 @@ impl Drop for BlobFile<'_> {
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(p, fs::Permissions::from_mode(mode))?;
-    Ok(())
-}
-
-/// Write `dir/name` atomically: temp file in `dir`, fsync, rename, fsync the directory.
-///
-/// # Errors
-/// I/O errors.
-pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".tmp-{name}"))
-        .tempfile_in(dir)
-        .with_context(|| format!("{}: creating temp file", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    let target = dir.join(name);
-    tmp.persist(&target)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", target.display()))?;
-    set_mode(&target, 0o644)?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }

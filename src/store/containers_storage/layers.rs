@@ -104,7 +104,7 @@ impl DriverDirs {
                         .with_context(ctx)?;
                 }
                 let link = new_link_id()?;
-                records::atomic_write(&dir.join("link"), link.as_bytes(), 0o644)?;
+                crate::store::atomic_write(&dir.join("link"), link.as_bytes(), 0o644)?;
                 std::os::unix::fs::symlink(
                     format!("../{id}/diff"),
                     self.home().join("l").join(&link),

@@ -462,7 +462,7 @@ impl PendingImage {
             // `manifest` last: it is the key Podman reads.
             for b in &big {
                 let file = image_dir.join(images::big_data_base_name(&b.key));
-                records::atomic_write(&file, b.bytes, 0o600)?;
+                crate::store::atomic_write(&file, b.bytes, 0o600)?;
             }
             fault("before-image-record");
             let names = match images::apply(&mut list, &new)? {
@@ -540,7 +540,7 @@ pub fn read_image(spec: &StorageSpec, name_or_id: &str) -> Result<StoredImage> {
     let id = records::str_field(rec, "id")
         .ok_or_else(not_found)?
         .to_string();
-    if !records::is_id(&id) {
+    if !crate::metadata::is_hex64(&id) {
         bail!("{}: image {id:?} has a malformed ID", json.display());
     }
     let dir = images_dir.join(&id);

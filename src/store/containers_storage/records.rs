@@ -4,9 +4,8 @@
 //! (`.tmp-<name>*` in the same directory, fsync, chmod, rename), plus the small helpers
 //! the store needs: random IDs and RFC 3339 timestamps.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -57,45 +56,7 @@ pub fn load_array(path: &Path) -> Result<Vec<Value>> {
 /// Serialisation or I/O errors.
 pub fn save_array(path: &Path, items: &[Value]) -> Result<()> {
     let bytes = serde_json::to_vec(items)?;
-    atomic_write(path, &bytes, 0o600)
-}
-
-/// c/storage's `AtomicWriteFile`: write a temp file `.tmp-<name>*` next to `path`, fsync
-/// it, set `mode`, rename it over `path`, and sync the directory.
-///
-/// # Errors
-/// I/O errors; the temp file is removed.
-pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| err!("{}: no parent directory", path.display()))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| err!("{}: no file name", path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".tmp-{name}{}", hex(&random_bytes(6)?)));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.with_context(|| format!("writing {}", path.display()))
+    crate::store::atomic_write(path, &bytes, 0o600)
 }
 
 /// `n` random bytes from the kernel.
@@ -116,11 +77,6 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>> {
 /// See [`random_bytes`].
 pub fn random_id() -> Result<String> {
     Ok(hex(&random_bytes(32)?))
-}
-
-/// Whether `s` is 64 lowercase hex digits.
-pub fn is_id(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The current time as RFC 3339 with nanoseconds, UTC (Go's `time.RFC3339Nano`).
@@ -180,6 +136,7 @@ mod tests {
         save_array(&p, &v).expect("save");
         let back: Value = serde_json::from_slice(&std::fs::read(&p).expect("read")).expect("json");
         assert_eq!(back[0]["future-field"]["x"][1], 2);
+        use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         for bad in [&b"[{\"id\":"[..], b"{}", b"[{\"names\":[]}]", b"[1]"] {
